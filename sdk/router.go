@@ -1,0 +1,49 @@
+package sdk
+
+import (
+	"context"
+	"time"
+)
+
+// Candidate is a deployment a routing strategy may pick, with its configuration and live statistics. The
+// gateway only offers candidates that may take the request now (not cooling down, under their limits).
+type Candidate struct {
+	// ID is the deployment's stable id.
+	ID string
+	// Provider and Model say what the deployment serves ("openai", "gpt-4o").
+	Provider string
+	Model    string
+	// Weight is litellm_params.weight (0 when unset).
+	Weight float64
+	// RPM and TPM are the deployment's configured per-minute limits (0 when unlimited).
+	RPM, TPM int
+	// Order is the priority tier (litellm_params.order); lower tiers are tried first, so all candidates given
+	// to Pick share one tier.
+	Order int
+
+	// InFlight is the number of requests to this deployment under way now.
+	InFlight int
+	// RequestsThisMinute and TokensThisMinute count the use of the current minute.
+	RequestsThisMinute, TokensThisMinute int
+	// Latency is a recent average of the time per completion token (0 when unknown); TimeToFirstToken the same
+	// for the first token of streams.
+	Latency, TimeToFirstToken time.Duration
+	// InputCostPerToken and OutputCostPerToken are the deployment's prices in USD (0 when unknown).
+	InputCostPerToken, OutputCostPerToken float64
+}
+
+// RouteRequest describes the request being routed.
+type RouteRequest struct {
+	// Group is the model group (the public model name) being routed.
+	Group string
+	// Stream is true for streamed requests.
+	Stream bool
+	// EstimatedTokens is the gateway's estimate of the request's prompt tokens.
+	EstimatedTokens int
+}
+
+// Router is a routing strategy: it picks one deployment of a model group.
+type Router interface {
+	// Pick returns the index in candidates of the deployment to use. candidates is never empty.
+	Pick(ctx context.Context, req *RouteRequest, candidates []Candidate) (int, error)
+}

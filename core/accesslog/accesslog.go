@@ -1,0 +1,79 @@
+// Package accesslog is the pipeline's log stage. It is the first stage, so that its After step sees every call,
+// rejected ones included: it writes one structured log line per call (debug for successes, info for client
+// errors, warn for upstream failures) and hands the finished call to the observers registered with it (metrics,
+// the spend ledger, callbacks), which must not block.
+package accesslog
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/switchyard/gateway/core/pipeline"
+)
+
+// Observer receives every finished call.
+type Observer func(c *pipeline.Call)
+
+// Stage logs calls.
+type Stage struct {
+	log       *slog.Logger
+	observers []Observer
+}
+
+// New returns the log stage.
+func New(log *slog.Logger, observers ...Observer) *Stage {
+	return &Stage{log: log, observers: observers}
+}
+
+func (s *Stage) Name() string { return "log" }
+
+func (s *Stage) Before(context.Context, *pipeline.Call) error { return nil }
+
+func (s *Stage) After(c *pipeline.Call) {
+	for _, o := range s.observers {
+		o(c)
+	}
+	level := slog.LevelDebug
+	switch {
+	case c.Status >= 500:
+		level = slog.LevelWarn
+	case c.Status >= 400:
+		level = slog.LevelInfo
+	}
+	ctx := context.Background()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 14)
+	attrs = append(attrs,
+		slog.String("call_id", c.ID),
+		slog.String("type", c.Type.String()),
+		slog.String("model", c.Model),
+		slog.Int("status", c.Status),
+		slog.Bool("stream", c.Streaming),
+		slog.Duration("latency", c.End.Sub(c.Start)),
+	)
+	if c.Deployment != nil {
+		attrs = append(attrs, slog.String("deployment", c.Deployment.ID))
+		if c.Deployment.Target != nil {
+			attrs = append(attrs, slog.String("provider", c.Deployment.Target.Provider))
+		}
+	}
+	if c.Attempts > 1 {
+		attrs = append(attrs, slog.Int("attempts", c.Attempts))
+	}
+	if !c.FirstToken.IsZero() {
+		attrs = append(attrs, slog.Duration("ttft", c.FirstToken.Sub(c.Start)))
+	}
+	if c.Usage != nil {
+		attrs = append(attrs, slog.Int("prompt_tokens", c.Usage.PromptTokens),
+			slog.Int("completion_tokens", c.Usage.CompletionTokens))
+	}
+	if c.Principal != nil && c.Principal.KeyAlias != "" {
+		attrs = append(attrs, slog.String("key_alias", c.Principal.KeyAlias))
+	}
+	if c.Err != nil {
+		attrs = append(attrs, slog.String("error", c.Err.Error()), slog.String("error_class", c.Err.Kind.String()))
+	}
+	s.log.LogAttrs(ctx, level, "request", attrs...)
+}

@@ -1,0 +1,114 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"sync"
+
+	"github.com/switchyard/gateway/core/pipeline"
+	"github.com/switchyard/gateway/sdk"
+)
+
+// sseBody writes a call's stream as server-sent events. fasthttp writes a body implementing BodyWriterTo by
+// calling WriteTo on the connection's goroutine, one flushed HTTP chunk per Write, so each event reaches the
+// client as soon as it is read from upstream, without a pipe or an extra goroutine. A failed write means the
+// client went away: the upstream call is cancelled. Close (called by fasthttp in every case) finishes the call.
+type sseBody struct {
+	call   *pipeline.Call
+	p      *pipeline.Pipeline
+	cancel context.CancelFunc
+
+	buf     []byte // the event being built
+	pending []byte // what Read has not returned yet
+	last    bool
+	once    sync.Once
+}
+
+// SupportsBodyWriteTo tells fasthttp to use WriteTo.
+func (b *sseBody) SupportsBodyWriteTo() bool { return true }
+
+// WriteTo streams every event to w.
+func (b *sseBody) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for !b.last {
+		ev := b.next()
+		n, err := w.Write(ev)
+		total += int64(n)
+		if err != nil {
+			b.clientGone()
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// Read is the io.Reader fallback, producing the same bytes as WriteTo.
+func (b *sseBody) Read(p []byte) (int, error) {
+	for len(b.pending) == 0 {
+		if b.last {
+			return 0, io.EOF
+		}
+		b.pending = b.next()
+	}
+	n := copy(p, b.pending)
+	b.pending = b.pending[n:]
+	return n, nil
+}
+
+var (
+	dataPrefix = []byte("data: ")
+	eventEnd   = []byte("\n\n")
+	doneEvent  = []byte("data: [DONE]\n\n")
+)
+
+// next reads one chunk and returns its event. After the end ([DONE]) or an error, last is set.
+func (b *sseBody) next() []byte {
+	ch, err := b.call.Stream.Next()
+	if err == io.EOF {
+		b.last = true
+		return doneEvent
+	}
+	if err != nil {
+		b.last = true
+		e := sdk.AsError(err)
+		b.call.Err = e
+		b.buf = append(append(append(b.buf[:0], dataPrefix...), encodeError(e, b.call.Credential)...), eventEnd...)
+		return b.buf
+	}
+	payload := []byte(ch.Raw)
+	if payload == nil {
+		if payload, err = json.Marshal(ch); err != nil {
+			b.last = true
+			e := sdk.Errorf(sdk.KindInternal, "encoding a stream chunk: %w", err)
+			b.call.Err = e
+			b.buf = append(append(append(b.buf[:0], dataPrefix...), encodeError(e)...), eventEnd...)
+			return b.buf
+		}
+	}
+	b.buf = append(append(append(b.buf[:0], dataPrefix...), payload...), eventEnd...)
+	return b.buf
+}
+
+func (b *sseBody) clientGone() {
+	b.last = true
+	b.call.Status = 499
+	if b.call.Err == nil {
+		b.call.Err = &sdk.Error{Kind: sdk.KindTimeout, Status: 499, Message: "the client closed the connection"}
+	}
+	b.cancel()
+}
+
+// Close ends the upstream stream and finishes the call; fasthttp calls it once the response is written or
+// abandoned.
+func (b *sseBody) Close() error {
+	b.once.Do(func() {
+		if !b.last {
+			b.clientGone()
+		}
+		b.call.Stream.Close()
+		b.cancel()
+		b.p.Finish(b.call)
+	})
+	return nil
+}

@@ -1,0 +1,222 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"github.com/switchyard/gateway/sdk"
+)
+
+// CallType is the kind of API call.
+type CallType uint8
+
+// Call types.
+const (
+	CallChat CallType = iota
+	CallCompletion
+	CallEmbedding
+)
+
+func (t CallType) String() string {
+	switch t {
+	case CallChat:
+		return "chat"
+	case CallCompletion:
+		return "completion"
+	case CallEmbedding:
+		return "embedding"
+	}
+	return "unknown"
+}
+
+// Call is one request travelling through the pipeline. It is owned by one goroutine at a time: the edge, then
+// the stages in turn, then (for streams) the writer; After steps run on the goroutine that finishes the call.
+type Call struct {
+	// ID is the request id (x-litellm-call-id).
+	ID   string
+	Type CallType
+	// Start is when the gateway received the request.
+	Start time.Time
+
+	// Body is the request body as received; the decode stage turns it into one of the requests below. Calls
+	// made in-process (library mode) set the request directly and leave Body nil.
+	Body []byte
+	// PathModel is a model named by the URL (Azure-style /openai/deployments/{model}/... routes).
+	PathModel string
+
+	// Exactly one of Chat, Completion and Embedding is set, matching Type.
+	Chat       *sdk.ChatRequest
+	Completion *sdk.CompletionRequest
+	Embedding  *sdk.EmbeddingRequest
+
+	// Model is the model the client asked for.
+	Model string
+	// Streaming is true when the client asked for a streamed answer.
+	Streaming bool
+
+	// Credential is the API key the client presented ("" when none). It must never be logged or stored.
+	Credential string
+	// TimeoutOverride is a client-requested upstream timeout (x-litellm-timeout header or body `timeout`).
+	TimeoutOverride time.Duration
+
+	// Principal is who the request is from, set by the auth stage.
+	Principal *Principal
+
+	// Group is the model group the request was routed to; Deployment the deployment that answered (or was
+	// last tried).
+	Group      string
+	Deployment *Deployment
+	// Attempts counts upstream attempts, retries and fallbacks included.
+	Attempts int
+
+	// Results: exactly one of Response and Stream on success, Err on failure.
+	Response any // *sdk.ChatResponse, *sdk.CompletionResponse or *sdk.EmbeddingResponse
+	Stream   sdk.Stream
+	Err      *sdk.Error
+
+	// Usage is the token usage once known (for streams, when the stream ends).
+	Usage *sdk.Usage
+	// FirstToken is when the first chunk of a stream reached the gateway.
+	FirstToken time.Time
+	// End is when the call finished.
+	End time.Time
+	// Status is the HTTP status delivered to the client (set by the edge).
+	Status int
+
+	// header holds response headers added by stages.
+	header   []Header
+	ran      int
+	finished bool
+	done     bool
+	values   map[any]any
+}
+
+// Header is one response header.
+type Header struct{ Name, Value string }
+
+// Principal is the authenticated caller.
+type Principal struct {
+	// KeyHash identifies the key (SHA-256, hex); "" when auth is off.
+	KeyHash  string
+	KeyAlias string
+	TeamID   string
+	UserID   string
+	// Admin is true for the master key.
+	Admin bool
+}
+
+// Done reports whether the call has a result (response, stream or error).
+func (c *Call) Done() bool { return c.done }
+
+// Complete sets a non-streamed response.
+func (c *Call) Complete(resp any) {
+	c.Response, c.done = resp, true
+}
+
+// CompleteStream sets a streamed response.
+func (c *Call) CompleteStream(s sdk.Stream) {
+	c.Stream, c.done = s, true
+}
+
+// Fail sets the call's error.
+func (c *Call) Fail(err error) {
+	c.Err, c.done = sdk.AsError(err), true
+}
+
+// SetHeader adds a response header (replacing an earlier one of the same name).
+func (c *Call) SetHeader(name, value string) {
+	for i := range c.header {
+		if c.header[i].Name == name {
+			c.header[i].Value = value
+			return
+		}
+	}
+	c.header = append(c.header, Header{name, value})
+}
+
+// Headers returns the response headers stages added.
+func (c *Call) Headers() []Header { return c.header }
+
+// Set stores a value for later stages (keyed like context values, by an unexported type of the setter's).
+func (c *Call) Set(key, value any) {
+	if c.values == nil {
+		c.values = map[any]any{}
+	}
+	c.values[key] = value
+}
+
+// Value returns a value stored with Set.
+func (c *Call) Value(key any) any { return c.values[key] }
+
+// Controls returns the gateway controls of the request.
+func (c *Call) Controls() *sdk.Controls {
+	switch {
+	case c.Chat != nil:
+		return &c.Chat.Controls
+	case c.Completion != nil:
+		return &c.Completion.Controls
+	case c.Embedding != nil:
+		return &c.Embedding.Controls
+	}
+	return &sdk.Controls{}
+}
+
+// EndUser returns the OpenAI `user` field of the request.
+func (c *Call) EndUser() string {
+	switch {
+	case c.Chat != nil:
+		return c.Chat.User
+	case c.Completion != nil:
+		return c.Completion.User
+	case c.Embedding != nil:
+		return c.Embedding.User
+	}
+	return ""
+}
+
+func (c *Call) markEnd() {
+	if c.End.IsZero() {
+		c.End = time.Now()
+	}
+}
+
+// Backend serves the unified API for one deployment: a provider bound to its target, with the gateway's HTTP
+// client. Errors are *sdk.Error.
+type Backend interface {
+	Chat(ctx context.Context, req *sdk.ChatRequest) (*sdk.ChatResponse, error)
+	ChatStream(ctx context.Context, req *sdk.ChatRequest) (sdk.Stream, error)
+	Complete(ctx context.Context, req *sdk.CompletionRequest) (*sdk.CompletionResponse, error)
+	CompleteStream(ctx context.Context, req *sdk.CompletionRequest) (sdk.Stream, error)
+	Embed(ctx context.Context, req *sdk.EmbeddingRequest) (*sdk.EmbeddingResponse, error)
+}
+
+// Deployment is one model_list entry, ready to serve.
+type Deployment struct {
+	// ID is the stable id reported in x-litellm-model-id.
+	ID string
+	// Group is the model_name the deployment serves.
+	Group string
+	// Target is the provider's view of the deployment.
+	Target *sdk.Target
+	// Backend serves calls.
+	Backend Backend
+
+	Weight float64
+	RPM    int
+	TPM    int
+	Order  int
+	// Timeout bounds a non-streamed call; StreamTimeout the wait for each chunk of a stream. Zero means the
+	// router's defaults.
+	Timeout       time.Duration
+	StreamTimeout time.Duration
+	// MaxRetries overrides the router's num_retries when non-negative.
+	MaxRetries int
+	// Mode is model_info.mode ("chat", "completion", "embedding" or "").
+	Mode string
+	// MockResponse makes the deployment answer with this text.
+	MockResponse string
+	// InputCostPerToken and OutputCostPerToken are the configured prices, when given.
+	InputCostPerToken, OutputCostPerToken *float64
+	// Wildcard is true for deployments made on demand from a wildcard route.
+	Wildcard bool
+}

@@ -1,0 +1,120 @@
+package router
+
+import (
+	"bytes"
+	"context"
+
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchyard/gateway/core/pipeline"
+	"github.com/switchyard/gateway/sdk"
+	"github.com/switchyard/gateway/sdk/rawjson"
+)
+
+// meteredStream wraps an upstream stream: it enforces the idle timeout between chunks, records the time of the
+// first chunk and the usage on the call, and hides the usage-only chunk the gateway asked for on its own behalf
+// when the client did not ask for one.
+type meteredStream struct {
+	inner      sdk.Stream
+	c          *pipeline.Call
+	cancel     context.CancelFunc
+	idle       time.Duration
+	timer      *time.Timer
+	timedOut   atomic.Bool
+	wantsUsage bool
+	peeked     *sdk.Chunk
+	peekErr    error
+	closeOnce  sync.Once
+}
+
+func newMeteredStream(c *pipeline.Call, cancel context.CancelFunc, idle time.Duration, wantsUsage bool) *meteredStream {
+	m := &meteredStream{c: c, cancel: cancel, idle: idle, wantsUsage: wantsUsage}
+	m.timer = time.AfterFunc(time.Hour, func() {
+		m.timedOut.Store(true)
+		cancel()
+	})
+	m.timer.Stop()
+	return m
+}
+
+func (m *meteredStream) arm()    { m.timer.Reset(m.idle) }
+func (m *meteredStream) disarm() { m.timer.Stop() }
+
+// timeoutOr reports a timeout when the idle timer fired, else err.
+func (m *meteredStream) timeoutOr(err error) error {
+	if m.timedOut.Load() {
+		return &sdk.Error{Kind: sdk.KindTimeout, Message: "the upstream stream stalled for longer than the stream timeout",
+			Err: err}
+	}
+	return err
+}
+
+// peek reads the first chunk ahead, so that a failure before it can be retried.
+func (m *meteredStream) peek() error {
+	ch, err := m.read()
+	if err != nil && err != io.EOF {
+		return err
+	}
+	m.peeked, m.peekErr = ch, err
+	return nil
+}
+
+func (m *meteredStream) Next() (*sdk.Chunk, error) {
+	if m.peeked != nil || m.peekErr != nil {
+		ch, err := m.peeked, m.peekErr
+		m.peeked, m.peekErr = nil, nil
+		return ch, err
+	}
+	return m.read()
+}
+
+func (m *meteredStream) read() (*sdk.Chunk, error) {
+	for {
+		m.arm()
+		ch, err := m.inner.Next()
+		m.disarm()
+		if err != nil {
+			if err == io.EOF {
+				return nil, io.EOF
+			}
+			return nil, m.timeoutOr(err)
+		}
+		if ch == nil {
+			continue
+		}
+		if ch.Usage != nil {
+			m.c.Usage = ch.Usage
+			if !m.wantsUsage && usageOnly(ch) {
+				continue
+			}
+		}
+		if m.c.FirstToken.IsZero() {
+			m.c.FirstToken = time.Now()
+		}
+		return ch, nil
+	}
+}
+
+// usageOnly reports a chunk that carries usage and no choices.
+func usageOnly(ch *sdk.Chunk) bool {
+	if ch.Raw == nil {
+		return len(ch.Choices) == 0
+	}
+	choices := bytes.TrimSpace(rawjson.Get(ch.Raw, "choices"))
+	return choices == nil || bytes.Equal(choices, []byte("[]")) || bytes.Equal(choices, []byte("null"))
+}
+
+func (m *meteredStream) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		m.timer.Stop()
+		m.cancel()
+		if m.inner != nil {
+			err = m.inner.Close()
+		}
+	})
+	return err
+}

@@ -1,0 +1,377 @@
+// Package upstream turns provider plugins into backends the pipeline can call: it owns the network I/O for
+// translators (a pooled net/http client, request signing, error and stream decoding) and adapts providers that
+// do their own I/O.
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/switchyard/gateway/core/pipeline"
+	"github.com/switchyard/gateway/sdk"
+)
+
+// Options configure the HTTP client shared by all translators.
+type Options struct {
+	// MaxResponseBytes caps a non-streamed upstream body (default 64 MiB).
+	MaxResponseBytes int64
+	// Transport replaces the default tuned transport (tests).
+	Transport http.RoundTripper
+}
+
+// Client sends translator requests upstream.
+type Client struct {
+	http        *http.Client
+	maxResponse int64
+}
+
+// NewClient returns a client with a transport tuned for many concurrent upstream calls.
+func NewClient(o Options) *Client {
+	rt := o.Transport
+	if rt == nil {
+		rt = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          4096,
+			MaxIdleConnsPerHost:   1024,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+			ReadBufferSize:        32 << 10,
+			WriteBufferSize:       32 << 10,
+		}
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = 64 << 20
+	}
+	return &Client{http: &http.Client{Transport: rt}, maxResponse: o.MaxResponseBytes}
+}
+
+// Do sends a request; it implements sdk.Doer for Authorizers.
+func (c *Client) Do(r *http.Request) (*http.Response, error) { return c.http.Do(r) }
+
+// CloseIdle closes idle upstream connections.
+func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
+
+// NewBackend binds a provider module (a sdk.Translator or sdk.Provider) to a target.
+func (c *Client) NewBackend(module sdk.Module, t *sdk.Target) (pipeline.Backend, error) {
+	switch m := module.(type) {
+	case sdk.Translator:
+		b := &translated{tr: m, t: t, c: c}
+		b.emb, _ = m.(sdk.EmbeddingTranslator)
+		b.comp, _ = m.(sdk.CompletionTranslator)
+		b.auth, _ = m.(sdk.Authorizer)
+		return b, nil
+	case sdk.Provider:
+		return &direct{p: m, t: t}, nil
+	}
+	return nil, fmt.Errorf("provider %q is neither a sdk.Translator nor a sdk.Provider", t.Provider)
+}
+
+// translated serves a deployment through a Translator.
+type translated struct {
+	tr   sdk.Translator
+	emb  sdk.EmbeddingTranslator
+	comp sdk.CompletionTranslator
+	auth sdk.Authorizer
+	t    *sdk.Target
+	c    *Client
+}
+
+func (b *translated) Chat(ctx context.Context, req *sdk.ChatRequest) (*sdk.ChatResponse, error) {
+	hreq, err := b.tr.BuildChat(b.t, req)
+	if err != nil {
+		return nil, buildError(err, b.t)
+	}
+	resp, err := b.exchange(ctx, hreq)
+	if err != nil {
+		return nil, err
+	}
+	out, err := b.tr.ParseChat(b.t, req, resp)
+	if err != nil {
+		return nil, parseError(err, b.t)
+	}
+	return out, nil
+}
+
+func (b *translated) ChatStream(ctx context.Context, req *sdk.ChatRequest) (sdk.Stream, error) {
+	hreq, err := b.tr.BuildChat(b.t, req)
+	if err != nil {
+		return nil, buildError(err, b.t)
+	}
+	resp, err := b.open(ctx, hreq)
+	if err != nil {
+		return nil, err
+	}
+	if !isStream(resp) {
+		// The upstream answered in one piece although asked to stream: replay the answer as a stream.
+		body, err := b.readAll(resp)
+		if err != nil {
+			return nil, err
+		}
+		full, err := b.tr.ParseChat(b.t, req, &sdk.HTTPResponse{Status: resp.StatusCode, Header: resp.Header, Body: body})
+		if err != nil {
+			return nil, parseError(err, b.t)
+		}
+		return &sdk.SliceStream{Items: sdk.ChunksFromResponse(full)}, nil
+	}
+	return newHTTPStream(resp.Body, b.tr.NewChatStream(b.t, req), b.t), nil
+}
+
+func (b *translated) Complete(ctx context.Context, req *sdk.CompletionRequest) (*sdk.CompletionResponse, error) {
+	if b.comp == nil {
+		return completeViaChat(ctx, b, req)
+	}
+	hreq, err := b.comp.BuildCompletion(b.t, req)
+	if err != nil {
+		return nil, buildError(err, b.t)
+	}
+	resp, err := b.exchange(ctx, hreq)
+	if err != nil {
+		return nil, err
+	}
+	out, err := b.comp.ParseCompletion(b.t, req, resp)
+	if err != nil {
+		return nil, parseError(err, b.t)
+	}
+	return out, nil
+}
+
+func (b *translated) CompleteStream(ctx context.Context, req *sdk.CompletionRequest) (sdk.Stream, error) {
+	if b.comp == nil {
+		return completeStreamViaChat(ctx, b, req)
+	}
+	hreq, err := b.comp.BuildCompletion(b.t, req)
+	if err != nil {
+		return nil, buildError(err, b.t)
+	}
+	resp, err := b.open(ctx, hreq)
+	if err != nil {
+		return nil, err
+	}
+	if !isStream(resp) {
+		resp.Body.Close()
+		return nil, &sdk.Error{Kind: sdk.KindAPIConnection, Provider: b.t.Provider,
+			Message: "the upstream did not stream its answer although asked to"}
+	}
+	return newHTTPStream(resp.Body, b.comp.NewCompletionStream(b.t, req), b.t), nil
+}
+
+func (b *translated) Embed(ctx context.Context, req *sdk.EmbeddingRequest) (*sdk.EmbeddingResponse, error) {
+	if b.emb == nil {
+		return nil, unsupported(b.t, "embeddings")
+	}
+	hreq, err := b.emb.BuildEmbedding(b.t, req)
+	if err != nil {
+		return nil, buildError(err, b.t)
+	}
+	resp, err := b.exchange(ctx, hreq)
+	if err != nil {
+		return nil, err
+	}
+	out, err := b.emb.ParseEmbedding(b.t, req, resp)
+	if err != nil {
+		return nil, parseError(err, b.t)
+	}
+	return out, nil
+}
+
+// open sends the request and returns the response when it is a success; an unsuccessful answer is read and
+// turned into an error.
+func (b *translated) open(ctx context.Context, hreq *sdk.HTTPRequest) (*http.Response, error) {
+	if b.auth != nil {
+		if err := b.auth.Authorize(ctx, b.t, hreq, b.c); err != nil {
+			e := sdk.AsError(err)
+			if e.Kind == sdk.KindInternal && !errors.As(err, new(*sdk.Error)) {
+				e = &sdk.Error{Kind: sdk.KindAuthentication, Message: "credentials: " + err.Error(), Err: err}
+			}
+			e.Provider = b.t.Provider
+			return nil, e
+		}
+	}
+	method := hreq.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	r, err := http.NewRequestWithContext(ctx, method, hreq.URL, bytes.NewReader(hreq.Body))
+	if err != nil {
+		return nil, &sdk.Error{Kind: sdk.KindBadRequest, Provider: b.t.Provider,
+			Message: "cannot build the upstream request: " + err.Error(), Err: err}
+	}
+	if hreq.Header != nil {
+		r.Header = hreq.Header
+	}
+	resp, err := b.c.http.Do(r)
+	if err != nil {
+		e := sdk.AsError(err)
+		e.Provider = b.t.Provider
+		return nil, e
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	return nil, b.upstreamError(&sdk.HTTPResponse{Status: resp.StatusCode, Header: resp.Header, Body: body})
+}
+
+// exchange sends a request and reads the whole successful answer.
+func (b *translated) exchange(ctx context.Context, hreq *sdk.HTTPRequest) (*sdk.HTTPResponse, error) {
+	resp, err := b.open(ctx, hreq)
+	if err != nil {
+		return nil, err
+	}
+	body, err := b.readAll(resp)
+	if err != nil {
+		return nil, err
+	}
+	return &sdk.HTTPResponse{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+func (b *translated) readAll(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 && resp.ContentLength <= b.c.maxResponse {
+		buf.Grow(int(resp.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, b.c.maxResponse+1))
+	if err != nil {
+		e := sdk.AsError(err)
+		e.Provider = b.t.Provider
+		return nil, e
+	}
+	if n > b.c.maxResponse {
+		return nil, &sdk.Error{Kind: sdk.KindAPIConnection, Provider: b.t.Provider,
+			Message: fmt.Sprintf("the upstream answer is larger than %d bytes", b.c.maxResponse)}
+	}
+	return buf.Bytes(), nil
+}
+
+func (b *translated) upstreamError(resp *sdk.HTTPResponse) *sdk.Error {
+	e := b.tr.ParseError(b.t, resp)
+	if e == nil {
+		e = &sdk.Error{Kind: sdk.KindForStatus(resp.Status), Status: resp.Status,
+			Message: fmt.Sprintf("upstream answered %d", resp.Status)}
+	}
+	if e.Provider == "" {
+		e.Provider = b.t.Provider
+	}
+	if e.RetryAfter == 0 {
+		e.RetryAfter = sdk.ParseRetryAfter(resp.Header, time.Now())
+	}
+	return e
+}
+
+func isStream(resp *http.Response) bool {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return mt != "application/json"
+}
+
+func buildError(err error, t *sdk.Target) error {
+	var e *sdk.Error
+	if !errors.As(err, &e) {
+		e = &sdk.Error{Kind: sdk.KindBadRequest, Message: err.Error(), Err: err}
+	}
+	if e.Provider == "" {
+		e.Provider = t.Provider
+	}
+	return e
+}
+
+func parseError(err error, t *sdk.Target) error {
+	var e *sdk.Error
+	if !errors.As(err, &e) {
+		e = &sdk.Error{Kind: sdk.KindAPIConnection, Message: "the upstream answer could not be read: " + err.Error(), Err: err}
+	}
+	if e.Provider == "" {
+		e.Provider = t.Provider
+	}
+	return e
+}
+
+func unsupported(t *sdk.Target, what string) *sdk.Error {
+	return &sdk.Error{Kind: sdk.KindBadRequest, Provider: t.Provider, Code: "unsupported_endpoint",
+		Message: fmt.Sprintf("provider %q does not serve %s", t.Provider, what)}
+}
+
+// direct serves a deployment through a Provider that does its own I/O.
+type direct struct {
+	p sdk.Provider
+	t *sdk.Target
+}
+
+func (d *direct) Chat(ctx context.Context, req *sdk.ChatRequest) (*sdk.ChatResponse, error) {
+	out, err := d.p.Chat(ctx, d.t, req)
+	return out, d.wrap(err)
+}
+
+func (d *direct) ChatStream(ctx context.Context, req *sdk.ChatRequest) (sdk.Stream, error) {
+	s, err := d.p.ChatStream(ctx, d.t, req)
+	return s, d.wrap(err)
+}
+
+func (d *direct) Complete(ctx context.Context, req *sdk.CompletionRequest) (*sdk.CompletionResponse, error) {
+	if c, ok := d.p.(sdk.Completer); ok {
+		out, err := c.Complete(ctx, d.t, req)
+		return out, d.wrap(err)
+	}
+	return completeViaChat(ctx, d, req)
+}
+
+func (d *direct) CompleteStream(ctx context.Context, req *sdk.CompletionRequest) (sdk.Stream, error) {
+	if c, ok := d.p.(sdk.Completer); ok {
+		s, err := c.CompleteStream(ctx, d.t, req)
+		return s, d.wrap(err)
+	}
+	return completeStreamViaChat(ctx, d, req)
+}
+
+func (d *direct) Embed(ctx context.Context, req *sdk.EmbeddingRequest) (*sdk.EmbeddingResponse, error) {
+	e, ok := d.p.(sdk.Embedder)
+	if !ok {
+		return nil, unsupported(d.t, "embeddings")
+	}
+	out, err := e.Embed(ctx, d.t, req)
+	return out, d.wrap(err)
+}
+
+func (d *direct) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	e := sdk.AsError(err)
+	if e.Provider == "" {
+		e.Provider = d.t.Provider
+	}
+	return e
+}
+
+// Unavailable returns a backend whose every call fails with err: a deployment whose provider this build does
+// not have keeps its place in the routing table and answers with a clear error.
+func Unavailable(err error) pipeline.Backend { return unavailable{err} }
+
+type unavailable struct{ err error }
+
+func (u unavailable) Chat(context.Context, *sdk.ChatRequest) (*sdk.ChatResponse, error) {
+	return nil, u.err
+}
+func (u unavailable) ChatStream(context.Context, *sdk.ChatRequest) (sdk.Stream, error) {
+	return nil, u.err
+}
+func (u unavailable) Complete(context.Context, *sdk.CompletionRequest) (*sdk.CompletionResponse, error) {
+	return nil, u.err
+}
+func (u unavailable) CompleteStream(context.Context, *sdk.CompletionRequest) (sdk.Stream, error) {
+	return nil, u.err
+}
+func (u unavailable) Embed(context.Context, *sdk.EmbeddingRequest) (*sdk.EmbeddingResponse, error) {
+	return nil, u.err
+}

@@ -1,0 +1,130 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/switchyard/gateway/sdk"
+)
+
+// httpStream reads a streamed upstream body through a translator's StreamParser.
+type httpStream struct {
+	body    io.ReadCloser
+	frames  frameReader
+	parser  sdk.StreamParser
+	t       *sdk.Target
+	pending []*sdk.Chunk
+	next    int
+	done    bool
+	close   sync.Once
+}
+
+func newHTTPStream(body io.ReadCloser, p sdk.StreamParser, t *sdk.Target) *httpStream {
+	return &httpStream{body: body, frames: newFrameReader(p.Framing(), body), parser: p, t: t}
+}
+
+func (s *httpStream) Next() (*sdk.Chunk, error) {
+	for s.next >= len(s.pending) {
+		if s.done {
+			return nil, io.EOF
+		}
+		s.pending, s.next = s.pending[:0], 0
+		ev, err := s.frames.Next()
+		switch {
+		case err == io.EOF:
+			s.done = true
+			s.pending, err = s.parser.End(s.pending)
+			if err != nil {
+				return nil, s.wrap(err)
+			}
+		case err != nil:
+			s.done = true
+			return nil, s.wrap(err)
+		default:
+			s.pending, s.done, err = s.parser.Parse(ev, s.pending)
+			if err != nil {
+				s.done = true
+				return nil, s.wrap(err)
+			}
+		}
+	}
+	c := s.pending[s.next]
+	s.pending[s.next] = nil
+	s.next++
+	return c, nil
+}
+
+func (s *httpStream) Close() error {
+	s.close.Do(func() { s.body.Close() })
+	return nil
+}
+
+func (s *httpStream) wrap(err error) error {
+	var e *sdk.Error
+	if !errors.As(err, &e) {
+		e = sdk.AsError(err)
+		if e.Kind == sdk.KindInternal {
+			e = &sdk.Error{Kind: sdk.KindAPIConnection, Message: "the upstream stream broke: " + err.Error(), Err: err}
+		}
+	}
+	if e.Provider == "" {
+		e.Provider = s.t.Provider
+	}
+	return e
+}
+
+// chatter is the part of a backend that completions are served through.
+type chatter interface {
+	Chat(ctx context.Context, req *sdk.ChatRequest) (*sdk.ChatResponse, error)
+	ChatStream(ctx context.Context, req *sdk.ChatRequest) (sdk.Stream, error)
+}
+
+func completeViaChat(ctx context.Context, b chatter, req *sdk.CompletionRequest) (*sdk.CompletionResponse, error) {
+	chat, err := sdk.ChatFromCompletion(req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := b.Chat(ctx, chat)
+	if err != nil {
+		return nil, err
+	}
+	return sdk.CompletionFromChat(resp), nil
+}
+
+func completeStreamViaChat(ctx context.Context, b chatter, req *sdk.CompletionRequest) (sdk.Stream, error) {
+	chat, err := sdk.ChatFromCompletion(req)
+	if err != nil {
+		return nil, err
+	}
+	s, err := b.ChatStream(ctx, chat)
+	if err != nil {
+		return nil, err
+	}
+	return &completionStream{inner: s}, nil
+}
+
+// completionStream turns chat chunks into text completion chunks (carried in Raw).
+type completionStream struct {
+	inner sdk.Stream
+}
+
+func (c *completionStream) Next() (*sdk.Chunk, error) {
+	ch, err := c.inner.Next()
+	if err != nil {
+		return nil, err
+	}
+	d, err := ch.Decoded()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(sdk.CompletionChunkFromChat(d))
+	if err != nil {
+		return nil, err
+	}
+	return &sdk.Chunk{Raw: raw, Usage: d.Usage}, nil
+}
+
+func (c *completionStream) Close() error { return c.inner.Close() }

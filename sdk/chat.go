@@ -85,8 +85,9 @@ func (r *ChatRequest) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, (*plain)(r)); err != nil {
 		return err
 	}
-	r.Extra = collectExtra(b, chatFields)
-	r.Raw = b
+	// b may be a decoder's buffer, reused after we return (see json.Unmarshaler), and Raw and Extra outlive it.
+	r.Raw = bytes.Clone(b)
+	r.Extra = collectExtra(r.Raw, chatFields)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -42,8 +43,9 @@ func (r *CompletionRequest) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, (*plain)(r)); err != nil {
 		return err
 	}
-	r.Extra = collectExtra(b, completionFields)
-	r.Raw = b
+	// b may be a decoder's buffer, reused after we return (see json.Unmarshaler), and Raw and Extra outlive it.
+	r.Raw = bytes.Clone(b)
+	r.Extra = collectExtra(r.Raw, completionFields)
 	return nil
 }
 

@@ -35,8 +35,9 @@ func (r *EmbeddingRequest) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, (*plain)(r)); err != nil {
 		return err
 	}
-	r.Extra = collectExtra(b, embeddingFields)
-	r.Raw = b
+	// b may be a decoder's buffer, reused after we return (see json.Unmarshaler), and Raw and Extra outlive it.
+	r.Raw = bytes.Clone(b)
+	r.Extra = collectExtra(r.Raw, embeddingFields)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -89,7 +90,11 @@ func NewError(kind ErrorKind, message string) *Error { return &Error{Kind: kind,
 // Errorf returns an error of the given kind with a formatted message. A %w verb sets the cause.
 func Errorf(kind ErrorKind, format string, args ...any) *Error {
 	err := fmt.Errorf(format, args...)
-	return &Error{Kind: kind, Message: err.Error(), Err: errors.Unwrap(err)}
+	cause := errors.Unwrap(err)
+	if _, many := err.(interface{ Unwrap() []error }); many {
+		cause = err // several %w: errors.Unwrap sees none of them, but errors.Is and As look through err
+	}
+	return &Error{Kind: kind, Message: err.Error(), Err: cause}
 }
 
 func (e *Error) Error() string {
@@ -190,8 +195,10 @@ func KindForStatus(status int) ErrorKind {
 		return KindUnprocessable
 	case 429:
 		return KindRateLimit
-	case 502, 504:
+	case 502:
 		return KindAPIConnection
+	case 504:
+		return KindTimeout
 	case 503, 529:
 		return KindServiceUnavailable
 	}
@@ -204,19 +211,29 @@ func KindForStatus(status int) ErrorKind {
 // ParseRetryAfter reads a Retry-After (seconds or HTTP date) or retry-after-ms header value.
 func ParseRetryAfter(h http.Header, now time.Time) time.Duration {
 	if ms := h.Get("retry-after-ms"); ms != "" {
-		if v, err := strconv.ParseFloat(ms, 64); err == nil && v >= 0 {
-			return time.Duration(v * float64(time.Millisecond))
+		if d, ok := parseDelay(ms, time.Millisecond); ok {
+			return d
 		}
 	}
 	v := h.Get("Retry-After")
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second))
+	if d, ok := parseDelay(v, time.Second); ok {
+		return d
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// parseDelay reads a non-negative number of units. Values a Duration cannot hold ("inf", "1e300") are refused:
+// converting them would give a negative or arbitrary duration.
+func parseDelay(s string, unit time.Duration) (time.Duration, bool) {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v >= 0) || v*float64(unit) >= math.MaxInt64 {
+		return 0, false
+	}
+	return time.Duration(v * float64(unit)), true
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -233,6 +234,15 @@ type SliceStream struct {
 	Ctx    context.Context
 	next   int
 	closed atomic.Bool
+	// done is closed by Close so that a Next waiting out a Delay returns at once; made lazily because the zero
+	// SliceStream must work.
+	doneOnce sync.Once
+	done     chan struct{}
+}
+
+func (s *SliceStream) doneChan() chan struct{} {
+	s.doneOnce.Do(func() { s.done = make(chan struct{}) })
+	return s.done
 }
 
 // Next returns the next chunk.
@@ -250,7 +260,13 @@ func (s *SliceStream) Next() (*Chunk, error) {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, ctx.Err()
+		case <-s.doneChan():
+			t.Stop()
+			return nil, io.EOF
 		case <-t.C:
+		}
+		if s.closed.Load() {
+			return nil, io.EOF
 		}
 	}
 	c := s.Items[s.next]
@@ -258,5 +274,10 @@ func (s *SliceStream) Next() (*Chunk, error) {
 	return c, nil
 }
 
-// Close ends the stream.
-func (s *SliceStream) Close() error { s.closed.Store(true); return nil }
+// Close ends the stream, also aborting a Next that is waiting out the delay.
+func (s *SliceStream) Close() error {
+	if s.closed.CompareAndSwap(false, true) {
+		close(s.doneChan())
+	}
+	return nil
+}

@@ -33,7 +33,7 @@ func Each(obj []byte, fn func(key, value []byte) bool) error {
 	}
 	i = skipSpace(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
-		return nil
+		return atEnd(obj, i+1)
 	}
 	for {
 		if i >= len(obj) || obj[i] != '"' {
@@ -64,11 +64,20 @@ func Each(obj []byte, fn func(key, value []byte) bool) error {
 		case ',':
 			i = skipSpace(obj, i+1)
 		case '}':
-			return nil
+			return atEnd(obj, i+1)
 		default:
 			return ErrSyntax
 		}
 	}
+}
+
+// atEnd reports trailing bytes after the object's closing brace, which make the input something other than one
+// object ("{}{}" or "{}x").
+func atEnd(obj []byte, i int) error {
+	if skipSpace(obj, i) != len(obj) {
+		return ErrSyntax
+	}
+	return nil
 }
 
 // Get returns the raw value of the top-level member named key, or nil when there is none.
@@ -87,17 +96,29 @@ func Get(obj []byte, key string) []byte {
 // Patch returns a copy of obj in which the members named in set have the given raw values (replaced in place
 // when present, appended in the order given otherwise) and members for which drop returns true are removed.
 // set values must be valid JSON; a nil drop removes nothing.
+//
+// Keys are compared, and passed to drop, with their escapes decoded, and a later duplicate of a key in set is
+// removed: encoding/json takes the last of duplicate members and reads "mod\u0065l" as "model", so otherwise
+// the client's value could survive the patch and win upstream.
 func Patch(obj []byte, set []Member, drop func(key []byte) bool) ([]byte, error) {
 	out := make([]byte, 0, len(obj)+patchGrowth(set))
 	out = append(out, '{')
 	done := make([]bool, len(set))
+	names := make([][]byte, len(set))
+	for j := range set {
+		names[j] = unescapeKey(set[j].Key)
+	}
 	first := true
 	err := Each(obj, func(k, v []byte) bool {
-		if drop != nil && drop(k) {
+		name := unescapeKey(k)
+		if drop != nil && drop(name) {
 			return true
 		}
 		for j := range set {
-			if !done[j] && bytes.Equal(set[j].Key, k) {
+			if bytes.Equal(names[j], name) {
+				if done[j] {
+					return true
+				}
 				v, done[j] = set[j].Value, true
 				break
 			}
@@ -122,6 +143,21 @@ func Patch(obj []byte, set []Member, drop func(key []byte) bool) ([]byte, error)
 func String(s string) []byte {
 	b, _ := json.Marshal(s) // a string always marshals
 	return b
+}
+
+// unescapeKey returns a raw key with its escapes decoded; keys without a backslash, the usual case, are returned
+// as they are, without allocating.
+func unescapeKey(k []byte) []byte {
+	if bytes.IndexByte(k, '\\') < 0 {
+		return k
+	}
+	q := make([]byte, 0, len(k)+2)
+	q = append(append(append(q, '"'), k...), '"')
+	var s string
+	if json.Unmarshal(q, &s) != nil {
+		return k
+	}
+	return []byte(s)
 }
 
 func patchGrowth(set []Member) int {
@@ -196,15 +232,10 @@ func skipValue(b []byte, i int) (int, bool) {
 		}
 		return 0, false
 	default: // number, true, false, null
+		// Stopping at the first byte no literal has, rather than at the next separator, makes "1;..." or
+		// `1"b":2` a syntax error instead of one long value.
 		j := i
-		for j < len(b) {
-			switch b[j] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				if j == i {
-					return 0, false
-				}
-				return j, true
-			}
+		for j < len(b) && isLiteralByte(b[j]) {
 			j++
 		}
 		if j == i {
@@ -212,4 +243,8 @@ func skipValue(b []byte, i int) (int, bool) {
 		}
 		return j, true
 	}
+}
+
+func isLiteralByte(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '+' || c == '.'
 }

@@ -96,9 +96,9 @@ func Parse(data []byte, opts Options) (*Loaded, error) {
 			}
 		}
 	}
-	for key, v := range raw {
+	for _, key := range sortedKeys(raw) {
 		if key != "environment_variables" {
-			raw[key] = r.walkValue(v, key)
+			raw[key] = r.walkValue(raw[key], key)
 		}
 	}
 	l.Warnings = append(l.Warnings, r.warnings...)
@@ -118,7 +118,7 @@ func Parse(data []byte, opts Options) (*Loaded, error) {
 		return nil, err
 	}
 	if err := dec.Decode(raw); err != nil {
-		return nil, decodeErrors(err, r.unset)
+		return nil, withValidation(decodeErrors(err, r.unset), l, r.unset)
 	}
 
 	lookupDefault := func(dst *string, names ...string) {
@@ -172,10 +172,20 @@ func (r *resolver) get(name string) (string, bool) {
 	return r.lookup(name)
 }
 
+// walk visits keys in order so that warnings come out the same on every load.
 func (r *resolver) walk(m map[string]any, path string) {
-	for k, v := range m {
-		m[k] = r.walkValue(v, path+"."+k)
+	for _, k := range sortedKeys(m) {
+		m[k] = r.walkValue(m[k], path+"."+k)
 	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func (r *resolver) walkValue(v any, path string) any {
@@ -249,6 +259,10 @@ func stringToList(from, to reflect.Type, data any) (any, error) {
 			}
 		}
 		return out, nil
+	case map[string]any:
+		// Left to mapstructure, a mapping becomes a one-item list and the error names item [0], which the file
+		// does not have.
+		return nil, fmt.Errorf("expected a string or a list of strings, got a mapping")
 	}
 	return data, nil
 }
@@ -286,6 +300,31 @@ func stringToGroupRef(from, to reflect.Type, data any) (any, error) {
 		return map[string]any{"model": s}, nil
 	}
 	return data, nil
+}
+
+// withValidation adds the problems validation finds in what did decode, so that one run reports everything
+// wrong with a file. A problem under a key that failed to decode is left out: it would only restate that failure.
+func withValidation(decodeErr error, l *Loaded, unset map[string]string) error {
+	var de, ve *Error
+	if !errors.As(decodeErr, &de) || !errors.As(l.validate(unset), &ve) {
+		return decodeErr
+	}
+	lines := de.Problems
+	for _, v := range ve.Problems {
+		path, _, _ := strings.Cut(v, ": ")
+		covered := false
+		for _, d := range de.Problems {
+			dpath, _, _ := strings.Cut(d, ": ")
+			if path == dpath || strings.HasPrefix(path, dpath+".") || strings.HasPrefix(path, dpath+"[") {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			lines = append(lines, v)
+		}
+	}
+	return lineErrors(lines)
 }
 
 // decodeErrors turns mapstructure's errors into one error listing "path: problem" lines, sorted.

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -267,6 +268,29 @@ func (tr *Translator) patch(t *sdk.Target, raw []byte, req any, stream bool, so 
 	}
 
 	set := []rawjson.Member{{Key: []byte("model"), Value: rawjson.String(t.Model)}}
+	// Defaults and extra_body members live only in set, not in raw: the rewrites below must read and replace
+	// them there, or they would emit a member with no value, or the same member twice.
+	value := func(name string) []byte {
+		for _, m := range set {
+			if string(m.Key) == name {
+				return m.Value
+			}
+		}
+		return rawjson.Get(raw, name)
+	}
+	put := func(name string, v []byte) {
+		for i := range set {
+			if string(set[i].Key) == name {
+				set[i].Value = v
+				return
+			}
+		}
+		set = append(set, rawjson.Member{Key: []byte(name), Value: v})
+	}
+	unset := func(name string) {
+		drop[name] = true
+		set = slices.DeleteFunc(set, func(m rawjson.Member) bool { return string(m.Key) == name })
+	}
 	if stream && tr.streamUsage(t) && (so == nil || !so.IncludeUsage) {
 		opts := []byte(`{"include_usage":true}`)
 		if cur := rawjson.Get(raw, "stream_options"); len(cur) > 0 && cur[0] == '{' {
@@ -277,8 +301,10 @@ func (tr *Translator) patch(t *sdk.Target, raw []byte, req any, stream bool, so 
 		}
 		set = append(set, rawjson.Member{Key: []byte("stream_options"), Value: opts})
 	}
-	if !stream && present["stream_options"] {
-		drop["stream_options"] = true // OpenAI rejects stream_options without stream
+	if present["stream_options"] && (!stream || !tr.streamUsage(t)) {
+		// OpenAI rejects stream_options without stream, and providers without StreamUsage reject it outright
+		// (they report usage in their last chunk on their own).
+		drop["stream_options"] = true
 	}
 	for _, name := range defaults {
 		v, ok := t.Params[name]
@@ -289,7 +315,7 @@ func (tr *Translator) patch(t *sdk.Target, raw []byte, req any, stream bool, so 
 		if err != nil {
 			return nil, fmt.Errorf("litellm_params.%s: %w", name, err)
 		}
-		set = append(set, rawjson.Member{Key: []byte(name), Value: b})
+		put(name, b)
 		present[name] = true
 	}
 	if extra, ok := t.Params["extra_body"].(map[string]any); ok {
@@ -301,25 +327,27 @@ func (tr *Translator) patch(t *sdk.Target, raw []byte, req any, stream bool, so 
 			if err != nil {
 				return nil, fmt.Errorf("litellm_params.extra_body.%s: %w", name, err)
 			}
-			set = append(set, rawjson.Member{Key: []byte(name), Value: b})
+			put(name, b)
+			present[name] = true
 		}
 	}
-	if f := tr.spec.UsesMaxCompletionTokens; f != nil && present["max_tokens"] && !present["max_completion_tokens"] && f(t.Model) {
-		set = append(set, rawjson.Member{Key: []byte("max_completion_tokens"), Value: rawjson.Get(raw, "max_tokens")})
-		drop["max_tokens"] = true
+	if f := tr.spec.UsesMaxCompletionTokens; f != nil && present["max_tokens"] && !present["max_completion_tokens"] &&
+		!drop["max_tokens"] && f(t.Model) {
+		put("max_completion_tokens", value("max_tokens"))
+		unset("max_tokens")
 	}
 	for _, from := range sortedKeys(tr.spec.Renames) {
 		to := tr.spec.Renames[from]
 		if present[from] && !present[to] && !drop[from] {
-			set = append(set, rawjson.Member{Key: []byte(to), Value: rawjson.Get(raw, from)})
-			drop[from] = true
+			put(to, value(from))
+			unset(from)
 		}
 	}
-	if len(tr.spec.ToolChoice) > 0 && present["tool_choice"] {
+	if len(tr.spec.ToolChoice) > 0 && present["tool_choice"] && !drop["tool_choice"] {
 		var choice string
-		if json.Unmarshal(rawjson.Get(raw, "tool_choice"), &choice) == nil {
+		if json.Unmarshal(value("tool_choice"), &choice) == nil {
 			if mapped, ok := tr.spec.ToolChoice[choice]; ok {
-				set = append(set, rawjson.Member{Key: []byte("tool_choice"), Value: rawjson.String(mapped)})
+				put("tool_choice", rawjson.String(mapped))
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/switchyard/gateway/sdk"
 	"github.com/switchyard/gateway/sdk/rawjson"
@@ -27,7 +28,12 @@ func (p *streamParser) Parse(ev sdk.StreamEvent, out []*sdk.Chunk) ([]*sdk.Chunk
 	if bytes.Equal(data, doneMarker) {
 		return out, true, nil
 	}
-	if ev.Type == "error" || bytes.Contains(data, []byte(`"error"`)) {
+	if ev.Type == "error" {
+		// An event typed "error" is an error whatever its shape ({"message": ...} has no "error" member); it
+		// must not reach the client as a chat chunk.
+		return out, true, ErrorFromBody(0, data, p.t)
+	}
+	if bytes.Contains(data, []byte(`"error"`)) {
 		if e := rawjson.Get(data, "error"); e != nil && !bytes.Equal(e, []byte("null")) {
 			return out, true, ErrorFromBody(0, data, p.t)
 		}
@@ -94,14 +100,23 @@ func ErrorFromBody(status int, body []byte, t *sdk.Target) *sdk.Error {
 		if json.Unmarshal(body, &alt) == nil && (alt.Message != "" || alt.Detail != nil) {
 			msg = alt.Message
 			if msg == "" {
-				msg = fmt.Sprint(alt.Detail)
+				if s, ok := alt.Detail.(string); ok {
+					msg = s
+				} else {
+					b, _ := json.Marshal(alt.Detail) // FastAPI-style validation details: keep them as JSON
+					msg = string(b)
+				}
 			}
 		} else {
 			msg = strings.TrimSpace(string(body))
-			if len(msg) > 500 {
-				msg = msg[:500] + "…"
-			}
 		}
+	}
+	if len(msg) > 500 {
+		cut := 500
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "…"
 	}
 	code := strings.Trim(string(detail.Code), `"`)
 	if code == "null" {

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"strconv"
@@ -149,10 +148,12 @@ func (s *Server) routes() {
 func (s *Server) handle(typ pipeline.CallType) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		call := &pipeline.Call{
-			ID:         callID(c.Get("x-litellm-call-id")),
-			Type:       typ,
-			Start:      time.Now(),
-			Body:       bytes.Clone(c.Body()),
+			ID:    callID(c.Get("x-litellm-call-id")),
+			Type:  typ,
+			Start: time.Now(),
+			// The body is fasthttp's buffer: the decode stage copies what outlives the handler, and Body is
+			// cleared once the pipeline has run.
+			Body:       c.Body(),
 			Credential: credential(c),
 		}
 		if call.Body == nil {
@@ -169,6 +170,7 @@ func (s *Server) handle(typ pipeline.CallType) fiber.Handler {
 		p := s.pipe.Load()
 		ctx, cancel := context.WithCancel(s.base)
 		p.Run(ctx, call)
+		call.Body = nil
 		s.setHeaders(c, call)
 
 		switch {
@@ -269,31 +271,7 @@ func callID(in string) string {
 			return in
 		}
 	}
-	return newUUID()
-}
-
-// newUUID returns a random (version 4) UUID. Call ids are not secrets; math/rand/v2's generator is seeded from
-// the OS and cheap.
-func newUUID() string {
-	var b [16]byte
-	hi, lo := rand.Uint64(), rand.Uint64()
-	for i := 0; i < 8; i++ {
-		b[i], b[8+i] = byte(hi>>(8*i)), byte(lo>>(8*i))
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	const hex = "0123456789abcdef"
-	out := make([]byte, 36)
-	j := 0
-	for i, x := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out[j] = '-'
-			j++
-		}
-		out[j], out[j+1] = hex[x>>4], hex[x&0x0f]
-		j += 2
-	}
-	return string(out)
+	return pipeline.NewCallID()
 }
 
 // errorBody is the OpenAI error shape.

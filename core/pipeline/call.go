@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 
 	"github.com/switchyard/gateway/sdk"
@@ -219,4 +220,28 @@ type Deployment struct {
 	InputCostPerToken, OutputCostPerToken *float64
 	// Wildcard is true for deployments made on demand from a wildcard route.
 	Wildcard bool
+}
+
+// NewCallID returns a new call id: a random (version 4) UUID. Call ids are not secrets; math/rand/v2's generator is seeded from
+// the OS and cheap.
+func NewCallID() string {
+	var b [16]byte
+	hi, lo := rand.Uint64(), rand.Uint64()
+	for i := 0; i < 8; i++ {
+		b[i], b[8+i] = byte(hi>>(8*i)), byte(lo>>(8*i))
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	const hex = "0123456789abcdef"
+	out := make([]byte, 36)
+	j := 0
+	for i, x := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j], out[j+1] = hex[x>>4], hex[x&0x0f]
+		j += 2
+	}
+	return string(out)
 }

@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 PORT    ?= 4000
 CONFIG  ?= examples/config.yaml
 
-.PHONY: all build run test test-go test-node lint vet fmt-check fmt bench bench-go tidy clean
+.PHONY: all build run test test-go node-deps lint vet fmt-check fmt bench bench-go tidy clean
 
 all: build
 
@@ -17,10 +17,15 @@ build:
 run: build
 	./bin/gateway --config $(CONFIG) --port $(PORT)
 
-test: lint test-go
+test: lint node-deps test-go
 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The openai npm package for e2e/node (the Go test running it skips without Node.js, except under CI=true).
+node-deps:
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix e2e/node --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the openai npm end-to-end tests will be skipped"; fi
 
 lint: vet fmt-check
 

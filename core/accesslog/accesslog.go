@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/switchyard/gateway/core/pipeline"
+	"github.com/switchyard/gateway/sdk"
 )
 
 // Observer receives every finished call.
@@ -73,7 +74,10 @@ func (s *Stage) After(c *pipeline.Call) {
 		attrs = append(attrs, slog.String("key_alias", c.Principal.KeyAlias))
 	}
 	if c.Err != nil {
-		attrs = append(attrs, slog.String("error", c.Err.Error()), slog.String("error_class", c.Err.Kind.String()))
+		// Upstream messages may echo a key back (a rejected key, a signed URL); the edge redacts them for the
+		// client and the log must too.
+		attrs = append(attrs, slog.String("error", sdk.Redact(c.Err.Error(), c.Credential)),
+			slog.String("error_class", c.Err.Kind.String()))
 	}
 	s.log.LogAttrs(ctx, level, "request", attrs...)
 }

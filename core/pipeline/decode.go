@@ -63,13 +63,17 @@ func (DecodeStage) Before(_ context.Context, c *Call) error {
 		return err
 	}
 	if t := c.Controls().Timeout; t != nil && c.TimeoutOverride == 0 {
-		if *t <= 0 {
-			return sdk.NewError(sdk.KindBadRequest, "timeout: must be a positive number of seconds").WithParam("timeout")
+		if !(*t >= 0.001 && *t <= maxTimeout.Seconds()) {
+			return sdk.NewError(sdk.KindBadRequest, fmt.Sprintf("timeout: must be a number of seconds between "+
+				"0.001 and %.0f", maxTimeout.Seconds())).WithParam("timeout")
 		}
 		c.TimeoutOverride = time.Duration(*t * float64(time.Second))
 	}
 	return nil
 }
+
+// maxTimeout bounds a client-requested timeout.
+const maxTimeout = 24 * time.Hour
 
 // DecodeJSON decodes a request body, turning decoding failures into OpenAI-style 400 errors that say what is
 // wrong and where.
@@ -95,6 +99,9 @@ func DecodeJSON(body []byte, v any) error {
 		return sdk.NewError(sdk.KindBadRequest, fmt.Sprintf(
 			"The request body is not valid JSON: %s (at byte %d).", syn.Error(), syn.Offset))
 	case errors.As(err, &typ):
+		// encoding/json names a member of an embedded struct by the Go field too ("Controls.timeout"); the
+		// client knows only the wire name.
+		typ.Field = strings.TrimPrefix(typ.Field, "Controls.")
 		field := typ.Field
 		if field == "" {
 			field = "the request body"
@@ -132,6 +139,8 @@ func article(kind string) string {
 		return "an " + kind
 	case "null":
 		return "null"
+	case "bool": // encoding/json's name; say it as describeType does
+		return "a boolean"
 	}
 	if strings.HasPrefix(kind, "number") {
 		return "a number"

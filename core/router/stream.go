@@ -27,6 +27,7 @@ type meteredStream struct {
 	wantsUsage bool
 	peeked     *sdk.Chunk
 	peekErr    error
+	ended      bool
 	closeOnce  sync.Once
 }
 
@@ -66,9 +67,15 @@ func (m *meteredStream) Next() (*sdk.Chunk, error) {
 	if m.peeked != nil || m.peekErr != nil {
 		ch, err := m.peeked, m.peekErr
 		m.peeked, m.peekErr = nil, nil
+		m.ended = err == io.EOF
 		return ch, err
 	}
-	return m.read()
+	if m.ended {
+		return nil, io.EOF
+	}
+	ch, err := m.read()
+	m.ended = err == io.EOF
+	return ch, err
 }
 
 func (m *meteredStream) read() (*sdk.Chunk, error) {

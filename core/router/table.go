@@ -73,7 +73,8 @@ func NewTable(deployments []*pipeline.Deployment, wildcards []*Wildcard, aliases
 
 // Resolve returns the group serving model: an alias's group, the group of that name, or a group made from
 // the most specific matching wildcard route.
-func (t *Table) Resolve(model string) (*Group, error) {
+func (t *Table) Resolve(requested string) (*Group, error) {
+	model := requested
 	if a, ok := t.aliases[model]; ok {
 		model = a.Group
 	}
@@ -96,14 +97,22 @@ func (t *Table) Resolve(model string) (*Group, error) {
 			}
 			g.Deployments = append(g.Deployments, d)
 		}
+		// made counts cached groups only: counting every resolve past the bound (or a concurrent duplicate)
+		// would wrap the int32 after enough requests for unknown models and let the cache grow again.
 		if t.made.Add(1) <= maxConcrete {
-			actual, _ := t.concrete.LoadOrStore(model, g)
+			actual, loaded := t.concrete.LoadOrStore(model, g)
+			if loaded {
+				t.made.Add(-1)
+			}
 			g = actual.(*Group)
+		} else {
+			t.made.Add(-1)
 		}
 		return g, nil
 	}
+	// Name what the client asked for: naming an alias's target would reveal where a hidden alias points.
 	return nil, &sdk.Error{Kind: sdk.KindNotFound, Code: "model_not_found", Param: "model", Message: fmt.Sprintf(
-		"The model %q does not exist or is not served by this gateway. Call /v1/models to list the models.", model)}
+		"The model %q does not exist or is not served by this gateway. Call /v1/models to list the models.", requested)}
 }
 
 // matchWildcard matches "*" (anything) and "prefix*" patterns, returning what the '*' matched.

@@ -193,8 +193,7 @@ func (b *translated) open(ctx context.Context, hreq *sdk.HTTPRequest) (*http.Res
 			if e.Kind == sdk.KindInternal && !errors.As(err, new(*sdk.Error)) {
 				e = &sdk.Error{Kind: sdk.KindAuthentication, Message: "credentials: " + err.Error(), Err: err}
 			}
-			e.Provider = b.t.Provider
-			return nil, e
+			return nil, attribute(e, b.t.Provider)
 		}
 	}
 	method := hreq.Method
@@ -211,9 +210,7 @@ func (b *translated) open(ctx context.Context, hreq *sdk.HTTPRequest) (*http.Res
 	}
 	resp, err := b.c.http.Do(r)
 	if err != nil {
-		e := sdk.AsError(err)
-		e.Provider = b.t.Provider
-		return nil, e
+		return nil, attribute(sdk.AsError(err), b.t.Provider)
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -244,9 +241,7 @@ func (b *translated) readAll(resp *http.Response) ([]byte, error) {
 	}
 	n, err := buf.ReadFrom(io.LimitReader(resp.Body, b.c.maxResponse+1))
 	if err != nil {
-		e := sdk.AsError(err)
-		e.Provider = b.t.Provider
-		return nil, e
+		return nil, attribute(sdk.AsError(err), b.t.Provider)
 	}
 	if n > b.c.maxResponse {
 		return nil, &sdk.Error{Kind: sdk.KindAPIConnection, Provider: b.t.Provider,
@@ -261,13 +256,27 @@ func (b *translated) upstreamError(resp *sdk.HTTPResponse) *sdk.Error {
 		e = &sdk.Error{Kind: sdk.KindForStatus(resp.Status), Status: resp.Status,
 			Message: fmt.Sprintf("upstream answered %d", resp.Status)}
 	}
-	if e.Provider == "" {
-		e.Provider = b.t.Provider
-	}
+	e = attribute(e, b.t.Provider)
 	if e.RetryAfter == 0 {
-		e.RetryAfter = sdk.ParseRetryAfter(resp.Header, time.Now())
+		if ra := sdk.ParseRetryAfter(resp.Header, time.Now()); ra > 0 {
+			c := *e
+			c.RetryAfter, c.Err = ra, e
+			e = &c
+		}
 	}
 	return e
+}
+
+// attribute returns e naming the provider it came from. Plugins may return shared error values, so e is copied
+// rather than changed; the copy wraps e, so errors.Is still finds it.
+func attribute(e *sdk.Error, provider string) *sdk.Error {
+	if e.Provider != "" {
+		return e
+	}
+	c := *e
+	c.Provider = provider
+	c.Err = e
+	return &c
 }
 
 func isStream(resp *http.Response) bool {
@@ -280,10 +289,7 @@ func buildError(err error, t *sdk.Target) error {
 	if !errors.As(err, &e) {
 		e = &sdk.Error{Kind: sdk.KindBadRequest, Message: err.Error(), Err: err}
 	}
-	if e.Provider == "" {
-		e.Provider = t.Provider
-	}
-	return e
+	return attribute(e, t.Provider)
 }
 
 func parseError(err error, t *sdk.Target) error {
@@ -291,10 +297,7 @@ func parseError(err error, t *sdk.Target) error {
 	if !errors.As(err, &e) {
 		e = &sdk.Error{Kind: sdk.KindAPIConnection, Message: "the upstream answer could not be read: " + err.Error(), Err: err}
 	}
-	if e.Provider == "" {
-		e.Provider = t.Provider
-	}
-	return e
+	return attribute(e, t.Provider)
 }
 
 func unsupported(t *sdk.Target, what string) *sdk.Error {
@@ -347,11 +350,7 @@ func (d *direct) wrap(err error) error {
 	if err == nil {
 		return nil
 	}
-	e := sdk.AsError(err)
-	if e.Provider == "" {
-		e.Provider = d.t.Provider
-	}
-	return e
+	return attribute(sdk.AsError(err), d.t.Provider)
 }
 
 // Unavailable returns a backend whose every call fails with err: a deployment whose provider this build does

@@ -70,10 +70,7 @@ func (s *httpStream) wrap(err error) error {
 			e = &sdk.Error{Kind: sdk.KindAPIConnection, Message: "the upstream stream broke: " + err.Error(), Err: err}
 		}
 	}
-	if e.Provider == "" {
-		e.Provider = s.t.Provider
-	}
-	return e
+	return attribute(e, s.t.Provider)
 }
 
 // chatter is the part of a backend that completions are served through.

@@ -23,22 +23,35 @@ func init() {
 
 // Pick draws a candidate at random, weighted.
 func (Router) Pick(_ context.Context, _ *sdk.RouteRequest, cs []sdk.Candidate) (int, error) {
-	weight := pickWeight(cs)
+	return draw(cs, pickWeight(cs), rand.Float64()), nil
+}
+
+// draw returns the candidate u (in [0, 1)) falls on when each candidate takes a share of [0, 1) proportional to
+// its weight; a weight that is not positive takes no share.
+func draw(cs []sdk.Candidate, weight func(*sdk.Candidate) float64, u float64) int {
 	var total float64
 	for i := range cs {
-		total += weight(&cs[i])
+		total += max(weight(&cs[i]), 0)
 	}
 	if total <= 0 {
-		return rand.IntN(len(cs)), nil
+		return min(int(u*float64(len(cs))), len(cs)-1)
 	}
-	x := rand.Float64() * total
+	x := u * total
+	last := 0
 	for i := range cs {
-		x -= weight(&cs[i])
+		w := weight(&cs[i])
+		if w <= 0 {
+			continue
+		}
+		last = i
+		x -= w
 		if x < 0 {
-			return i, nil
+			return i
 		}
 	}
-	return len(cs) - 1, nil
+	// Rounding can leave x at or just above zero after the last weight (u*total rounds up, the subtractions
+	// round down): the draw then belongs to the last candidate with a weight, never to one without.
+	return last
 }
 
 // pickWeight chooses the weighting: the first of weight, rpm and tpm that any candidate sets.

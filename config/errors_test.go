@@ -51,6 +51,12 @@ func TestBrokenConfigs(t *testing.T) {
 			want: []string{"model_list[0].litellm_params.model: required (os.environ/UNSET_VAR is not set)"},
 		},
 		{
+			name: "a configured master key whose variable is unset does not open the gateway",
+			yaml: "general_settings:\n  master_key: os.environ/UNSET_MASTER",
+			want: []string{"general_settings.master_key: the key is required when configured " +
+				"(os.environ/UNSET_MASTER is not set)"},
+		},
+		{
 			name: "os.environ/ of an unset variable in model_name",
 			yaml: "model_list:\n  - model_name: os.environ/UNSET_NAME\n    litellm_params: {model: openai/gpt-4o}",
 			want: []string{"model_list[0].model_name: required (os.environ/UNSET_NAME is not set)"},

@@ -88,6 +88,10 @@ func (l *Loaded) validate(unset map[string]string) error {
 	p.nonNegative("litellm_settings.cache_params.ttl", ls.CacheParams.TTL)
 
 	gs := c.GeneralSettings
+	if _, ok := unset["general_settings.master_key"]; ok && gs.MasterKey == "" {
+		// The operator asked for auth; serving without it because a variable is missing would open the gateway.
+		p.add("general_settings.master_key", "the key is required when configured")
+	}
 	p.nonNegative("general_settings.max_parallel_requests", float64(gs.MaxParallelRequests))
 	p.nonNegative("general_settings.global_max_parallel_requests", float64(gs.GlobalMaxParallelRequests))
 	p.nonNegative("general_settings.max_request_size_mb", gs.MaxRequestSizeMB)

@@ -39,10 +39,18 @@ fmt-check:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-bench: bench-go
+# Benchmarks are not part of `make test`. bench-go: Go benchmarks of the hot path (allocations per request);
+# bench-load: the load harness (builds the gateway, starts a fake upstream, a Go proxy and the gateway, about
+# 2.5 minutes; BENCH_FLAGS="--rounds 5 --duration 10s" to lengthen it). See docs/benchmarks.md.
+BENCH_FLAGS ?=
+
+bench: bench-go bench-load
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./bench/...
+
+bench-load:
+	$(GO) run ./bench/cmd/harness $(BENCH_FLAGS)
 
 tidy:
 	$(GO) mod tidy

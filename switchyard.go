@@ -106,7 +106,7 @@ func (c *Client) Chat(ctx context.Context, req *sdk.ChatRequest) (*sdk.ChatRespo
 	if !ok {
 		return nil, errors.New("switchyard: unexpected response type")
 	}
-	return resp, nil
+	return resp.Decoded() // callers get every field, not only what the gateway reads on its forwarding path
 }
 
 // ChatStream starts a streamed chat completion. The caller must Close the stream (sdk.Chunks does).
@@ -133,7 +133,7 @@ func (c *Client) Complete(ctx context.Context, req *sdk.CompletionRequest) (*sdk
 	if !ok {
 		return nil, errors.New("switchyard: unexpected response type")
 	}
-	return resp, nil
+	return resp.Decoded() // callers get every field, not only what the gateway reads on its forwarding path
 }
 
 // Embed sends an embeddings request.
@@ -148,7 +148,7 @@ func (c *Client) Embed(ctx context.Context, req *sdk.EmbeddingRequest) (*sdk.Emb
 	if !ok {
 		return nil, errors.New("switchyard: unexpected response type")
 	}
-	return resp, nil
+	return resp.Decoded() // callers get every field, not only what the gateway reads on its forwarding path
 }
 
 // stream finishes the call (usage accounting, logs) when the caller closes it.
@@ -194,7 +194,9 @@ func Param(name string, value any) CallOption {
 }
 
 // Temperature sets the sampling temperature.
-func Temperature(t float64) CallOption { return ChatParams(func(r *sdk.ChatRequest) { r.Temperature = &t }) }
+func Temperature(t float64) CallOption {
+	return ChatParams(func(r *sdk.ChatRequest) { r.Temperature = &t })
+}
 
 // MaxTokens caps the answer's length.
 func MaxTokens(n int) CallOption { return ChatParams(func(r *sdk.ChatRequest) { r.MaxTokens = &n }) }

@@ -191,12 +191,32 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 		c.Null = true
 		return nil
 	case b[0] == '"':
+		if plainString(b) {
+			// The common case: text without escapes. encoding/json has already checked it (it hands us only
+			// valid values), so skip its second pass over the bytes.
+			c.Text = string(b[1 : len(b)-1])
+			return nil
+		}
 		return json.Unmarshal(b, &c.Text)
 	case b[0] == '[':
 		c.IsParts = true
 		return json.Unmarshal(b, &c.Parts)
 	}
 	return &json.UnmarshalTypeError{Value: jsonKind(b), Type: contentType}
+}
+
+// plainString reports a JSON string literal without escapes or control characters, whose text is its bytes
+// between the quotes.
+func plainString(b []byte) bool {
+	if len(b) < 2 || b[len(b)-1] != '"' {
+		return false
+	}
+	for _, c := range b[1 : len(b)-1] {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return false
+		}
+	}
+	return true
 }
 
 // MarshalJSON writes a string, an array of parts or null.
@@ -346,8 +366,9 @@ type JSONSchema struct {
 
 // ChatResponse is a non-streamed chat completion.
 //
-// Raw, when set by an OpenAI-compatible translator, is the upstream body, returned to the client as it is; the
-// typed fields are then still filled, for logging, caching and cost.
+// Raw, when set by an OpenAI-compatible translator, is the upstream body, returned to the client as it is. Such
+// a translator may fill only Usage (what the gateway needs for cost and limits on every request) and leave the
+// rest to Decoded, so that forwarding an answer costs no full JSON decode.
 type ChatResponse struct {
 	ID                string   `json:"id"`
 	Object            string   `json:"object"`
@@ -359,6 +380,22 @@ type ChatResponse struct {
 	ServiceTier       string   `json:"service_tier,omitempty"`
 
 	Raw json.RawMessage `json:"-"`
+}
+
+// Decoded returns the response with its typed fields filled, decoding Raw when they were left empty.
+func (r *ChatResponse) Decoded() (*ChatResponse, error) {
+	if r.Raw == nil || r.ID != "" || len(r.Choices) > 0 {
+		return r, nil
+	}
+	var d ChatResponse
+	if err := json.Unmarshal(r.Raw, &d); err != nil {
+		return nil, err
+	}
+	d.Raw = r.Raw
+	if d.Usage == nil {
+		d.Usage = r.Usage
+	}
+	return &d, nil
 }
 
 // Choice is one alternative of a chat completion.

@@ -79,6 +79,23 @@ type CompletionResponse struct {
 	Raw json.RawMessage `json:"-"`
 }
 
+// Decoded returns the response with its typed fields filled, decoding Raw when they were left empty (see
+// ChatResponse.Decoded).
+func (r *CompletionResponse) Decoded() (*CompletionResponse, error) {
+	if r.Raw == nil || r.ID != "" || len(r.Choices) > 0 {
+		return r, nil
+	}
+	var d CompletionResponse
+	if err := json.Unmarshal(r.Raw, &d); err != nil {
+		return nil, err
+	}
+	d.Raw = r.Raw
+	if d.Usage == nil {
+		d.Usage = r.Usage
+	}
+	return &d, nil
+}
+
 // CompletionChoice is one alternative of a text completion.
 type CompletionChoice struct {
 	Text         string          `json:"text"`

@@ -137,8 +137,25 @@ type EmbeddingResponse struct {
 	Model  string          `json:"model"`
 	Usage  *Usage          `json:"usage,omitempty"`
 
-	// Raw, when set, is the upstream body returned to the client as it is.
+	// Raw, when set, is the upstream body returned to the client as it is; the typed fields other than Usage may
+	// then be empty (see Decoded).
 	Raw json.RawMessage `json:"-"`
+}
+
+// Decoded returns the response with its typed fields filled, decoding Raw when they were left empty.
+func (r *EmbeddingResponse) Decoded() (*EmbeddingResponse, error) {
+	if r.Raw == nil || r.Object != "" || len(r.Data) > 0 {
+		return r, nil
+	}
+	var d EmbeddingResponse
+	if err := json.Unmarshal(r.Raw, &d); err != nil {
+		return nil, err
+	}
+	d.Raw = r.Raw
+	if d.Usage == nil {
+		d.Usage = r.Usage
+	}
+	return &d, nil
 }
 
 // EmbeddingData is one embedding vector.

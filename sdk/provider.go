@@ -208,6 +208,13 @@ type Stream interface {
 	Close() error
 }
 
+// ReadyStream is implemented by streams that can tell whether Next would return without waiting for the
+// network. The gateway then writes chunks that arrived together in one network write, without ever holding a
+// chunk back for a later one.
+type ReadyStream interface {
+	Ready() bool
+}
+
 // Chunks adapts a Stream to a range-over-func iterator, closing it at the end. An error is the last item.
 func Chunks(s Stream) iter.Seq2[*Chunk, error] {
 	return func(yield func(*Chunk, error) bool) {
@@ -272,6 +279,11 @@ func (s *SliceStream) Next() (*Chunk, error) {
 	c := s.Items[s.next]
 	s.next++
 	return c, nil
+}
+
+// Ready reports whether Next returns without waiting out a delay (at the end, it returns io.EOF at once).
+func (s *SliceStream) Ready() bool {
+	return s.next >= len(s.Items) || s.closed.Load() || s.Delay <= 0 || s.next == 0
 }
 
 // Close ends the stream, also aborting a Next that is waiting out the delay.

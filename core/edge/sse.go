@@ -19,7 +19,7 @@ type sseBody struct {
 	p      *pipeline.Pipeline
 	cancel context.CancelFunc
 
-	buf     []byte // the event being built
+	buf     []byte // the events being built
 	pending []byte // what Read has not returned yet
 	last    bool
 	once    sync.Once
@@ -28,12 +28,20 @@ type sseBody struct {
 // SupportsBodyWriteTo tells fasthttp to use WriteTo.
 func (b *sseBody) SupportsBodyWriteTo() bool { return true }
 
-// WriteTo streams every event to w.
+// maxBatch bounds how many bytes of events that arrived together are written at once.
+const maxBatch = 64 << 10
+
+// WriteTo streams every event to w. Events the upstream sent together (the stream says the next one is at hand)
+// go out in one write; an event is never held back waiting for another.
 func (b *sseBody) WriteTo(w io.Writer) (int64, error) {
+	ready, _ := b.call.Stream.(sdk.ReadyStream)
 	var total int64
 	for !b.last {
-		ev := b.next()
-		n, err := w.Write(ev)
+		b.buf = b.next(b.buf[:0])
+		for !b.last && ready != nil && len(b.buf) < maxBatch && ready.Ready() {
+			b.buf = b.next(b.buf)
+		}
+		n, err := w.Write(b.buf)
 		total += int64(n)
 		if err != nil {
 			b.clientGone()
@@ -49,7 +57,8 @@ func (b *sseBody) Read(p []byte) (int, error) {
 		if b.last {
 			return 0, io.EOF
 		}
-		b.pending = b.next()
+		b.buf = b.next(b.buf[:0])
+		b.pending = b.buf
 	}
 	n := copy(p, b.pending)
 	b.pending = b.pending[n:]
@@ -62,19 +71,18 @@ var (
 	doneEvent  = []byte("data: [DONE]\n\n")
 )
 
-// next reads one chunk and returns its event. After the end ([DONE]) or an error, last is set.
-func (b *sseBody) next() []byte {
+// next reads one chunk and appends its event to dst. After the end ([DONE]) or an error, last is set.
+func (b *sseBody) next(dst []byte) []byte {
 	ch, err := b.call.Stream.Next()
 	if err == io.EOF {
 		b.last = true
-		return doneEvent
+		return append(dst, doneEvent...)
 	}
 	if err != nil {
 		b.last = true
 		e := sdk.AsError(err)
 		b.call.Err = e
-		b.buf = append(append(append(b.buf[:0], dataPrefix...), encodeError(e, b.call.Credential)...), eventEnd...)
-		return b.buf
+		return append(append(append(dst, dataPrefix...), encodeError(e, b.call.Credential)...), eventEnd...)
 	}
 	payload := []byte(ch.Raw)
 	if payload == nil {
@@ -82,12 +90,10 @@ func (b *sseBody) next() []byte {
 			b.last = true
 			e := sdk.Errorf(sdk.KindInternal, "encoding a stream chunk: %w", err)
 			b.call.Err = e
-			b.buf = append(append(append(b.buf[:0], dataPrefix...), encodeError(e)...), eventEnd...)
-			return b.buf
+			return append(append(append(dst, dataPrefix...), encodeError(e)...), eventEnd...)
 		}
 	}
-	b.buf = append(append(append(b.buf[:0], dataPrefix...), payload...), eventEnd...)
-	return b.buf
+	return append(append(append(dst, dataPrefix...), payload...), eventEnd...)
 }
 
 func (b *sseBody) clientGone() {

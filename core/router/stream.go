@@ -78,6 +78,15 @@ func (m *meteredStream) Next() (*sdk.Chunk, error) {
 	return ch, err
 }
 
+// Ready reports whether Next will return without waiting for the upstream.
+func (m *meteredStream) Ready() bool {
+	if m.peeked != nil || m.peekErr != nil || m.ended {
+		return true
+	}
+	r, ok := m.inner.(sdk.ReadyStream)
+	return ok && r.Ready()
+}
+
 func (m *meteredStream) read() (*sdk.Chunk, error) {
 	for {
 		m.arm()

@@ -118,6 +118,9 @@ func (b *translated) ChatStream(ctx context.Context, req *sdk.ChatRequest) (sdk.
 			return nil, err
 		}
 		full, err := b.tr.ParseChat(b.t, req, &sdk.HTTPResponse{Status: resp.StatusCode, Header: resp.Header, Body: body})
+		if err == nil {
+			full, err = full.Decoded()
+		}
 		if err != nil {
 			return nil, parseError(err, b.t)
 		}

@@ -15,6 +15,14 @@ import (
 // frameReader cuts a streamed body into events. The returned event's Data is valid until the next call.
 type frameReader interface {
 	Next() (sdk.StreamEvent, error)
+	// ready reports whether a whole event is already buffered, so that Next will not wait for the network.
+	ready() bool
+}
+
+// buffered returns the bytes read from the network and not consumed yet, without copying them.
+func buffered(r *bufio.Reader) []byte {
+	b, _ := r.Peek(r.Buffered())
+	return b
 }
 
 func newFrameReader(f sdk.Framing, r io.Reader) frameReader {
@@ -70,6 +78,11 @@ func init() {
 	}
 }
 
+func (s *sseReader) ready() bool {
+	b := buffered(s.lines.r)
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n"))
+}
+
 func (s *sseReader) Next() (sdk.StreamEvent, error) {
 	s.data = s.data[:0]
 	var ev sdk.StreamEvent
@@ -118,6 +131,10 @@ type ndjsonReader struct {
 	lines lineReader
 }
 
+func (n *ndjsonReader) ready() bool {
+	return bytes.IndexByte(buffered(n.lines.r), '\n') >= 0
+}
+
 func (n *ndjsonReader) Next() (sdk.StreamEvent, error) {
 	for {
 		line, err := n.lines.next()
@@ -140,6 +157,11 @@ type eventStreamReader struct {
 const maxEventStreamMessage = 16 << 20
 
 var errEventStream = errors.New("malformed AWS event stream")
+
+func (e *eventStreamReader) ready() bool {
+	b := buffered(e.r)
+	return len(b) >= 4 && uint32(len(b)) >= binary.BigEndian.Uint32(b)
+}
 
 func (e *eventStreamReader) Next() (sdk.StreamEvent, error) {
 	var prelude [12]byte

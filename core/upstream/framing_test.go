@@ -242,3 +242,58 @@ func TestAWSEventStreamMalformed(t *testing.T) {
 		t.Fatalf("events %q, err %v", got, err)
 	}
 }
+
+// pieces returns its pieces one Read at a time, as a network connection delivering them in separate packets
+// would.
+type pieces struct{ parts [][]byte }
+
+func (p *pieces) Read(b []byte) (int, error) {
+	if len(p.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, p.parts[0])
+	if p.parts[0] = p.parts[0][n:]; len(p.parts[0]) == 0 {
+		p.parts = p.parts[1:]
+	}
+	return n, nil
+}
+
+// ready must say yes only when a whole event is buffered: yes lets the edge batch the next event into the same
+// write, so a wrong yes would hold an event back until the network delivered the rest of the next one.
+func TestFramesReady(t *testing.T) {
+	t.Parallel()
+	msg1, msg2 := eventMessage("a", `{"x":1}`), eventMessage("b", `{"y":2}`)
+	cases := []struct {
+		name  string
+		f     sdk.Framing
+		parts []string
+		want  []bool // ready() after each Next
+	}{
+		{"sse: whole, then partial", sdk.FramingSSE, []string{"data: a\n\ndata: b\n\ndata: c", "\n\n"},
+			[]bool{true, false, false}},
+		{"sse with CRLF", sdk.FramingSSE, []string{"data: a\r\n\r\ndata: b\r\n\r\n"}, []bool{true, false}},
+		{"ndjson", sdk.FramingNDJSON, []string{"{\"a\":1}\n{\"b\"", ":2}\n{\"c\":3}\n"}, []bool{false, true, false}},
+		{"event stream, split message", sdk.FramingAWSEventStream, []string{string(msg1) + string(msg2[:10]),
+			string(msg2[10:])}, []bool{false, false}},
+		{"event stream, whole messages", sdk.FramingAWSEventStream, []string{string(msg1) + string(msg2)},
+			[]bool{true, false}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			src := &pieces{}
+			for _, p := range tc.parts {
+				src.parts = append(src.parts, []byte(p))
+			}
+			r := newFrameReader(tc.f, src)
+			for i, want := range tc.want {
+				if _, err := r.Next(); err != nil {
+					t.Fatalf("event %d: %v", i, err)
+				}
+				if got := r.ready(); got != want {
+					t.Fatalf("after event %d: ready = %v, want %v", i, got, want)
+				}
+			}
+		})
+	}
+}

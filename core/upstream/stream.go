@@ -57,6 +57,11 @@ func (s *httpStream) Next() (*sdk.Chunk, error) {
 	return c, nil
 }
 
+// Ready reports whether Next will return without waiting for the network.
+func (s *httpStream) Ready() bool {
+	return s.next < len(s.pending) || s.done || s.frames.ready()
+}
+
 func (s *httpStream) Close() error {
 	s.close.Do(func() { s.body.Close() })
 	return nil
@@ -87,6 +92,9 @@ func completeViaChat(ctx context.Context, b chatter, req *sdk.CompletionRequest)
 	resp, err := b.Chat(ctx, chat)
 	if err != nil {
 		return nil, err
+	}
+	if resp, err = resp.Decoded(); err != nil {
+		return nil, &sdk.Error{Kind: sdk.KindAPIConnection, Message: "the upstream answer could not be read: " + err.Error(), Err: err}
 	}
 	return sdk.CompletionFromChat(resp), nil
 }
@@ -125,3 +133,8 @@ func (c *completionStream) Next() (*sdk.Chunk, error) {
 }
 
 func (c *completionStream) Close() error { return c.inner.Close() }
+
+func (c *completionStream) Ready() bool {
+	r, ok := c.inner.(sdk.ReadyStream)
+	return ok && r.Ready()
+}

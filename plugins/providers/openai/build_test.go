@@ -702,7 +702,15 @@ func TestParseAnswersKeepTheBody(t *testing.T) {
 	chatBody := []byte(`{"id":"c1","object":"chat.completion","model":"gpt-4o","x_extra":1,` +
 		`"choices":[{"index":0,"message":{"role":"assistant","content":"hey"},"finish_reason":"stop"}],` +
 		`"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`)
-	chat, err := tr.ParseChat(tg, nil, &sdk.HTTPResponse{Status: 200, Body: chatBody})
+	parsed, err := tr.ParseChat(tg, nil, &sdk.HTTPResponse{Status: 200, Body: chatBody})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only usage is read on the forwarding path; the rest waits for Decoded.
+	if parsed.Usage == nil || parsed.Usage.TotalTokens != 4 {
+		t.Errorf("usage not read: %+v", parsed.Usage)
+	}
+	chat, err := parsed.Decoded()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -713,7 +721,11 @@ func TestParseAnswersKeepTheBody(t *testing.T) {
 
 	embBody := []byte(`{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,-0.5]}],` +
 		`"model":"e","usage":{"prompt_tokens":2,"total_tokens":2}}`)
-	emb, err := openai.EmbeddingsFor(tr).ParseEmbedding(tg, nil, &sdk.HTTPResponse{Status: 200, Body: embBody})
+	parsedEmb, err := openai.EmbeddingsFor(tr).ParseEmbedding(tg, nil, &sdk.HTTPResponse{Status: 200, Body: embBody})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, err := parsedEmb.Decoded()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -723,7 +735,11 @@ func TestParseAnswersKeepTheBody(t *testing.T) {
 
 	compBody := []byte(`{"id":"x","object":"text_completion","choices":[{"text":"ok","index":0,"finish_reason":"stop"}],` +
 		`"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
-	comp, err := openai.CompletionsFor(tr).ParseCompletion(tg, nil, &sdk.HTTPResponse{Status: 200, Body: compBody})
+	parsedComp, err := openai.CompletionsFor(tr).ParseCompletion(tg, nil, &sdk.HTTPResponse{Status: 200, Body: compBody})
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp, err := parsedComp.Decoded()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -734,6 +750,11 @@ func TestParseAnswersKeepTheBody(t *testing.T) {
 	bad := &sdk.HTTPResponse{Status: 200, Body: []byte(`<html>`)}
 	if _, err := tr.ParseChat(tg, nil, bad); err == nil {
 		t.Error("ParseChat accepted a body that is not JSON")
+	}
+	for _, body := range []string{`[]`, `{"id":"x"`, `{"id":"x"} trailing`} {
+		if _, err := tr.ParseChat(tg, nil, &sdk.HTTPResponse{Status: 200, Body: []byte(body)}); err == nil {
+			t.Errorf("ParseChat accepted %s", body)
+		}
 	}
 	if _, err := openai.EmbeddingsFor(tr).ParseEmbedding(tg, nil, bad); err == nil {
 		t.Error("ParseEmbedding accepted a body that is not JSON")

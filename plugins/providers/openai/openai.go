@@ -10,6 +10,7 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -375,14 +376,24 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// ParseChat decodes the answer for the gateway's use and keeps the body to return as it is.
-func (tr *Translator) ParseChat(t *sdk.Target, req *sdk.ChatRequest, resp *sdk.HTTPResponse) (*sdk.ChatResponse, error) {
-	var out sdk.ChatResponse
-	if err := json.Unmarshal(resp.Body, &out); err != nil {
-		return nil, fmt.Errorf("decoding the chat completion: %w", err)
+// answerUsage checks that an answer is a whole JSON object and reads its usage, the one part the gateway needs
+// on every request; the rest is decoded only if something asks (sdk.ChatResponse.Decoded). The check walks the
+// object's framing (balanced brackets, closed strings, nothing after the end), which catches truncated and
+// non-JSON answers at a fraction of a full validation's cost; the bytes are the upstream's to get right.
+func answerUsage(body []byte) (*sdk.Usage, error) {
+	if rawjson.Each(body, func(k, v []byte) bool { return true }) != nil {
+		return nil, errors.New("the upstream answer is not a JSON object")
 	}
-	out.Raw = resp.Body
-	return &out, nil
+	return usageOf(body)
+}
+
+// ParseChat reads the answer's usage and keeps the body to return as it is.
+func (tr *Translator) ParseChat(t *sdk.Target, req *sdk.ChatRequest, resp *sdk.HTTPResponse) (*sdk.ChatResponse, error) {
+	u, err := answerUsage(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("the chat completion: %w", err)
+	}
+	return &sdk.ChatResponse{Usage: u, Raw: resp.Body}, nil
 }
 
 // NewChatStream returns a parser that forwards each event's JSON as it is.
@@ -415,14 +426,13 @@ func (e Embeddings) BuildEmbedding(t *sdk.Target, req *sdk.EmbeddingRequest) (*s
 	return &sdk.HTTPRequest{Method: http.MethodPost, URL: u, Header: tr.Header(t), Body: body}, nil
 }
 
-// ParseEmbedding decodes the answer and keeps the body to return as it is.
+// ParseEmbedding reads the answer's usage and keeps the body to return as it is.
 func (Embeddings) ParseEmbedding(t *sdk.Target, req *sdk.EmbeddingRequest, resp *sdk.HTTPResponse) (*sdk.EmbeddingResponse, error) {
-	var out sdk.EmbeddingResponse
-	if err := json.Unmarshal(resp.Body, &out); err != nil {
-		return nil, fmt.Errorf("decoding the embeddings: %w", err)
+	u, err := answerUsage(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("the embeddings: %w", err)
 	}
-	out.Raw = resp.Body
-	return &out, nil
+	return &sdk.EmbeddingResponse{Usage: u, Raw: resp.Body}, nil
 }
 
 // Completions translates legacy completions requests for an OpenAI-compatible provider.
@@ -445,14 +455,13 @@ func (c Completions) BuildCompletion(t *sdk.Target, req *sdk.CompletionRequest) 
 	return &sdk.HTTPRequest{Method: http.MethodPost, URL: u, Header: tr.Header(t), Body: body}, nil
 }
 
-// ParseCompletion decodes the answer and keeps the body to return as it is.
+// ParseCompletion reads the answer's usage and keeps the body to return as it is.
 func (Completions) ParseCompletion(t *sdk.Target, req *sdk.CompletionRequest, resp *sdk.HTTPResponse) (*sdk.CompletionResponse, error) {
-	var out sdk.CompletionResponse
-	if err := json.Unmarshal(resp.Body, &out); err != nil {
-		return nil, fmt.Errorf("decoding the completion: %w", err)
+	u, err := answerUsage(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("the completion: %w", err)
 	}
-	out.Raw = resp.Body
-	return &out, nil
+	return &sdk.CompletionResponse{Usage: u, Raw: resp.Body}, nil
 }
 
 // NewCompletionStream returns a parser forwarding each event's JSON as it is.

@@ -39,7 +39,7 @@ func (p *streamParser) Parse(ev sdk.StreamEvent, out []*sdk.Chunk) ([]*sdk.Chunk
 		}
 	}
 	c := &sdk.Chunk{Raw: bytes.Clone(data)}
-	if bytes.Contains(data, []byte(`"usage"`)) {
+	if hasUsage(data) {
 		u, err := usageOf(data)
 		if err != nil {
 			return out, true, fmt.Errorf("decoding stream usage: %w", err)
@@ -52,6 +52,25 @@ func (p *streamParser) Parse(ev sdk.StreamEvent, out []*sdk.Chunk) ([]*sdk.Chunk
 func (p *streamParser) End(out []*sdk.Chunk) ([]*sdk.Chunk, error) {
 	// Some OpenAI-compatible servers end the body without "[DONE]"; what they sent is complete.
 	return out, nil
+}
+
+// hasUsage reports whether a chunk may carry usage: a "usage" member whose value is not null. Upstreams send
+// "usage":null in every chunk but the last; telling those apart without a parse keeps forwarding cheap.
+func hasUsage(data []byte) bool {
+	for rest := data; ; {
+		i := bytes.Index(rest, []byte(`"usage"`))
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(`"usage"`):]
+		j := 0
+		for j < len(rest) && (rest[j] == ' ' || rest[j] == ':' || rest[j] == '\t' || rest[j] == '\n' || rest[j] == '\r') {
+			j++
+		}
+		if j < len(rest) && rest[j] != 'n' { // anything but null, so that a malformed usage is reported
+			return true
+		}
+	}
 }
 
 // usageOf reads a chunk's usage: the standard top-level "usage", or Groq's "x_groq.usage".

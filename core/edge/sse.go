@@ -21,6 +21,7 @@ type sseBody struct {
 
 	buf     []byte // the events being built
 	pending []byte // what Read has not returned yet
+	pooled  *[]byte
 	last    bool
 	once    sync.Once
 }
@@ -35,6 +36,7 @@ const maxBatch = 64 << 10
 // go out in one write; an event is never held back waiting for another.
 func (b *sseBody) WriteTo(w io.Writer) (int64, error) {
 	ready, _ := b.call.Stream.(sdk.ReadyStream)
+	b.takeBuffer()
 	var total int64
 	for !b.last {
 		b.buf = b.next(b.buf[:0])
@@ -51,8 +53,20 @@ func (b *sseBody) WriteTo(w io.Writer) (int64, error) {
 	return total, nil
 }
 
+// batchBuffers recycles the buffers events are built in: a stream's batches grow to a few kilobytes, which
+// would otherwise be allocated afresh for every stream.
+var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+func (b *sseBody) takeBuffer() {
+	if b.pooled == nil {
+		b.pooled = batchBuffers.Get().(*[]byte)
+		b.buf = (*b.pooled)[:0]
+	}
+}
+
 // Read is the io.Reader fallback, producing the same bytes as WriteTo.
 func (b *sseBody) Read(p []byte) (int, error) {
+	b.takeBuffer()
 	for len(b.pending) == 0 {
 		if b.last {
 			return 0, io.EOF
@@ -115,6 +129,11 @@ func (b *sseBody) Close() error {
 		b.call.Stream.Close()
 		b.cancel()
 		b.p.Finish(b.call)
+		if b.pooled != nil && cap(b.buf) <= 2*maxBatch {
+			*b.pooled = b.buf[:0]
+			batchBuffers.Put(b.pooled)
+		}
+		b.buf, b.pending, b.pooled = nil, nil, nil
 	})
 	return nil
 }

@@ -1,83 +1,28 @@
 package deepinfra_test
 
 import (
-	"encoding/json"
-	"errors"
 	"testing"
 
-	"github.com/switchyard/gateway/plugins/providers/deepinfra"
+	"github.com/switchyard/gateway/plugins/providers/openai/openaitest"
 	"github.com/switchyard/gateway/sdk"
 )
 
 const hi = `"messages":[{"role":"user","content":"hi"}]`
 
-func decode(t *testing.T, body string, v any) {
-	t.Helper()
-	if err := json.Unmarshal([]byte(body), v); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // DeepInfra's differences from OpenAI, through the module the gateway loads.
 func TestSpec(t *testing.T) {
 	t.Parallel()
-	info, ok := sdk.LookupModule("providers." + deepinfra.Spec.Name)
-	if !ok || info.Name() != "deepinfra" {
-		t.Fatalf("providers.deepinfra is not registered")
-	}
-	m := info.New()
-	// Base and key given, so that the environment is not read.
-	tg := &sdk.Target{Provider: "deepinfra", Model: "meta-llama/Llama-3.3-70B-Instruct", APIBase: "https://api.deepinfra.com/v1/openai",
-		APIKey: "test-key-0123456789"}
-	if err := m.(sdk.TargetPreparer).PrepareTarget(tg); err != nil {
-		t.Fatal(err)
-	}
-	if tg.APIBase != "https://api.deepinfra.com/v1/openai" || tg.Model != "meta-llama/Llama-3.3-70B-Instruct" {
-		t.Fatalf("prepared target = %q %q, want %q %q", tg.APIBase, tg.Model, "https://api.deepinfra.com/v1/openai", "meta-llama/Llama-3.3-70B-Instruct")
-	}
-	tests := []struct {
-		name, op, body, want, wantParam string
-	}{
-		{name: "seed is rejected", op: "err", body: `{"model":"m",` + hi + `,"seed":1}`, wantParam: "seed"},
-		{name: "max_completion_tokens becomes max_tokens", op: "chat", body: `{"model":"m",` + hi + `,"max_completion_tokens":5}`,
-			want: `{"model":"meta-llama/Llama-3.3-70B-Instruct",` + hi + `,"max_tokens":5}`},
-		{name: "embeddings", op: "embed", body: `{"model":"m","input":"a"}`,
-			want: `{"model":"meta-llama/Llama-3.3-70B-Instruct","input":"a"}`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			var url string
-			var out *sdk.HTTPRequest
-			var err error
-			switch tc.op {
-			case "chat", "err":
-				var req sdk.ChatRequest
-				decode(t, tc.body, &req)
-				out, err = m.(sdk.Translator).BuildChat(tg, &req)
-				url = tg.APIBase + "/chat/completions"
-			case "embed":
-				var req sdk.EmbeddingRequest
-				decode(t, tc.body, &req)
-				out, err = m.(sdk.EmbeddingTranslator).BuildEmbedding(tg, &req)
-				url = tg.APIBase + "/embeddings"
-			}
-			if tc.wantParam != "" {
-				var e *sdk.Error
-				if !errors.As(err, &e) || e.Kind != sdk.KindBadRequest || e.Param != tc.wantParam {
-					t.Fatalf("err = %v, want a bad request about %s", err, tc.wantParam)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if out.URL != url || out.Header.Get("Authorization") != "Bearer test-key-0123456789" {
-				t.Errorf("request to %s with %v", out.URL, out.Header)
-			}
-			if string(out.Body) != tc.want {
-				t.Errorf("body\n got: %s\nwant: %s", out.Body, tc.want)
-			}
-		})
-	}
+	openaitest.Run(t, openaitest.Provider{
+		Name: "deepinfra",
+		Target: sdk.Target{Provider: "deepinfra", Model: "meta-llama/Llama-3.3-70B-Instruct", APIBase: "https://api.deepinfra.com/v1/openai",
+			APIKey: "test-key-0123456789"},
+		WantBase:  "https://api.deepinfra.com/v1/openai",
+		WantModel: "meta-llama/Llama-3.3-70B-Instruct",
+	}, []openaitest.Case{
+		{Name: "seed is rejected", Op: "err", Body: `{"model":"m",` + hi + `,"seed":1}`, WantParam: "seed"},
+		{Name: "max_completion_tokens becomes max_tokens", Op: "chat", Body: `{"model":"m",` + hi + `,"max_completion_tokens":5}`,
+			Want: `{"model":"meta-llama/Llama-3.3-70B-Instruct",` + hi + `,"max_tokens":5}`},
+		{Name: "embeddings", Op: "embed", Body: `{"model":"m","input":"a"}`,
+			Want: `{"model":"meta-llama/Llama-3.3-70B-Instruct","input":"a"}`},
+	})
 }

@@ -1,82 +1,27 @@
 package togetherai_test
 
 import (
-	"encoding/json"
-	"errors"
 	"testing"
 
-	"github.com/switchyard/gateway/plugins/providers/together_ai"
+	"github.com/switchyard/gateway/plugins/providers/openai/openaitest"
 	"github.com/switchyard/gateway/sdk"
 )
 
 const hi = `"messages":[{"role":"user","content":"hi"}]`
 
-func decode(t *testing.T, body string, v any) {
-	t.Helper()
-	if err := json.Unmarshal([]byte(body), v); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // Together AI's differences from OpenAI, through the module the gateway loads.
 func TestSpec(t *testing.T) {
 	t.Parallel()
-	info, ok := sdk.LookupModule("providers." + togetherai.Spec.Name)
-	if !ok || info.Name() != "together_ai" {
-		t.Fatalf("providers.together_ai is not registered")
-	}
-	m := info.New()
-	// Base and key given, so that the environment is not read.
-	tg := &sdk.Target{Provider: "together_ai", Model: "meta-llama/Llama-3.3-70B-Instruct-Turbo", APIBase: "https://api.together.xyz/v1",
-		APIKey: "test-key-0123456789"}
-	if err := m.(sdk.TargetPreparer).PrepareTarget(tg); err != nil {
-		t.Fatal(err)
-	}
-	if tg.APIBase != "https://api.together.xyz/v1" || tg.Model != "meta-llama/Llama-3.3-70B-Instruct-Turbo" {
-		t.Fatalf("prepared target = %q %q, want %q %q", tg.APIBase, tg.Model, "https://api.together.xyz/v1", "meta-llama/Llama-3.3-70B-Instruct-Turbo")
-	}
-	tests := []struct {
-		name, op, body, want, wantParam string
-	}{
-		{name: "stream usage is asked", op: "chat", body: `{"model":"m",` + hi + `,"stream":true}`,
-			want: `{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo",` + hi + `,"stream":true,"stream_options":{"include_usage":true}}`},
-		{name: "completions", op: "complete", body: `{"model":"m","prompt":"a","stream":true}`,
-			want: `{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","prompt":"a","stream":true,"stream_options":{"include_usage":true}}`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			var url string
-			var out *sdk.HTTPRequest
-			var err error
-			switch tc.op {
-			case "chat", "err":
-				var req sdk.ChatRequest
-				decode(t, tc.body, &req)
-				out, err = m.(sdk.Translator).BuildChat(tg, &req)
-				url = tg.APIBase + "/chat/completions"
-			case "complete":
-				var req sdk.CompletionRequest
-				decode(t, tc.body, &req)
-				out, err = m.(sdk.CompletionTranslator).BuildCompletion(tg, &req)
-				url = tg.APIBase + "/completions"
-			}
-			if tc.wantParam != "" {
-				var e *sdk.Error
-				if !errors.As(err, &e) || e.Kind != sdk.KindBadRequest || e.Param != tc.wantParam {
-					t.Fatalf("err = %v, want a bad request about %s", err, tc.wantParam)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if out.URL != url || out.Header.Get("Authorization") != "Bearer test-key-0123456789" {
-				t.Errorf("request to %s with %v", out.URL, out.Header)
-			}
-			if string(out.Body) != tc.want {
-				t.Errorf("body\n got: %s\nwant: %s", out.Body, tc.want)
-			}
-		})
-	}
+	openaitest.Run(t, openaitest.Provider{
+		Name: "together_ai",
+		Target: sdk.Target{Provider: "together_ai", Model: "meta-llama/Llama-3.3-70B-Instruct-Turbo", APIBase: "https://api.together.xyz/v1",
+			APIKey: "test-key-0123456789"},
+		WantBase:  "https://api.together.xyz/v1",
+		WantModel: "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+	}, []openaitest.Case{
+		{Name: "stream usage is asked", Op: "chat", Body: `{"model":"m",` + hi + `,"stream":true}`,
+			Want: `{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo",` + hi + `,"stream":true,"stream_options":{"include_usage":true}}`},
+		{Name: "completions", Op: "complete", Body: `{"model":"m","prompt":"a","stream":true}`,
+			Want: `{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","prompt":"a","stream":true,"stream_options":{"include_usage":true}}`},
+	})
 }

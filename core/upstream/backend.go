@@ -86,28 +86,43 @@ type translated struct {
 	c    *Client
 }
 
-func (b *translated) Chat(ctx context.Context, req *sdk.ChatRequest) (*sdk.ChatResponse, error) {
-	hreq, err := b.tr.BuildChat(b.t, req)
+// call builds a request with build, sends it and parses the successful answer with parse: the one shape of
+// every non-streamed operation.
+func call[Req, Resp any](ctx context.Context, b *translated, req Req,
+	build func(*sdk.Target, Req) (*sdk.HTTPRequest, error),
+	parse func(*sdk.Target, Req, *sdk.HTTPResponse) (Resp, error)) (Resp, error) {
+	var zero Resp
+	hreq, err := build(b.t, req)
 	if err != nil {
-		return nil, buildError(err, b.t)
+		return zero, buildError(err, b.t)
 	}
 	resp, err := b.exchange(ctx, hreq)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	out, err := b.tr.ParseChat(b.t, req, resp)
+	out, err := parse(b.t, req, resp)
 	if err != nil {
-		return nil, parseError(err, b.t)
+		return zero, parseError(err, b.t)
 	}
 	return out, nil
 }
 
-func (b *translated) ChatStream(ctx context.Context, req *sdk.ChatRequest) (sdk.Stream, error) {
-	hreq, err := b.tr.BuildChat(b.t, req)
+// openStream builds a request with build and sends it, returning the answer when it is a success.
+func openStream[Req any](ctx context.Context, b *translated, req Req,
+	build func(*sdk.Target, Req) (*sdk.HTTPRequest, error)) (*http.Response, error) {
+	hreq, err := build(b.t, req)
 	if err != nil {
 		return nil, buildError(err, b.t)
 	}
-	resp, err := b.open(ctx, hreq)
+	return b.open(ctx, hreq)
+}
+
+func (b *translated) Chat(ctx context.Context, req *sdk.ChatRequest) (*sdk.ChatResponse, error) {
+	return call(ctx, b, req, b.tr.BuildChat, b.tr.ParseChat)
+}
+
+func (b *translated) ChatStream(ctx context.Context, req *sdk.ChatRequest) (sdk.Stream, error) {
+	resp, err := openStream(ctx, b, req, b.tr.BuildChat)
 	if err != nil {
 		return nil, err
 	}
@@ -133,30 +148,14 @@ func (b *translated) Complete(ctx context.Context, req *sdk.CompletionRequest) (
 	if b.comp == nil {
 		return completeViaChat(ctx, b, req)
 	}
-	hreq, err := b.comp.BuildCompletion(b.t, req)
-	if err != nil {
-		return nil, buildError(err, b.t)
-	}
-	resp, err := b.exchange(ctx, hreq)
-	if err != nil {
-		return nil, err
-	}
-	out, err := b.comp.ParseCompletion(b.t, req, resp)
-	if err != nil {
-		return nil, parseError(err, b.t)
-	}
-	return out, nil
+	return call(ctx, b, req, b.comp.BuildCompletion, b.comp.ParseCompletion)
 }
 
 func (b *translated) CompleteStream(ctx context.Context, req *sdk.CompletionRequest) (sdk.Stream, error) {
 	if b.comp == nil {
 		return completeStreamViaChat(ctx, b, req)
 	}
-	hreq, err := b.comp.BuildCompletion(b.t, req)
-	if err != nil {
-		return nil, buildError(err, b.t)
-	}
-	resp, err := b.open(ctx, hreq)
+	resp, err := openStream(ctx, b, req, b.comp.BuildCompletion)
 	if err != nil {
 		return nil, err
 	}
@@ -172,19 +171,7 @@ func (b *translated) Embed(ctx context.Context, req *sdk.EmbeddingRequest) (*sdk
 	if b.emb == nil {
 		return nil, unsupported(b.t, "embeddings")
 	}
-	hreq, err := b.emb.BuildEmbedding(b.t, req)
-	if err != nil {
-		return nil, buildError(err, b.t)
-	}
-	resp, err := b.exchange(ctx, hreq)
-	if err != nil {
-		return nil, err
-	}
-	out, err := b.emb.ParseEmbedding(b.t, req, resp)
-	if err != nil {
-		return nil, parseError(err, b.t)
-	}
-	return out, nil
+	return call(ctx, b, req, b.emb.BuildEmbedding, b.emb.ParseEmbedding)
 }
 
 // open sends the request and returns the response when it is a success; an unsuccessful answer is read and

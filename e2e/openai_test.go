@@ -632,3 +632,22 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestWholeRequestTimeout(t *testing.T) {
+	t.Parallel()
+	e := start(t, `
+model_list:
+  - model_name: slow
+    litellm_params: {model: openai/slow-3000, api_base: "{{FAKE}}/v1", api_key: "{{KEY}}", timeout: 60}
+router_settings:
+  num_retries: 3
+general_settings:
+  master_key: sk-master-test
+  request_timeout: 0.3
+`)
+	begin := time.Now()
+	resp, body := e.post("/v1/chat/completions", `{"model":"slow","messages":[{"role":"user","content":"x"}]}`)
+	if resp.StatusCode != 408 || time.Since(begin) > 2*time.Second {
+		t.Fatalf("status %d after %v: %s", resp.StatusCode, time.Since(begin), body)
+	}
+}

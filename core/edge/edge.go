@@ -44,8 +44,10 @@ type Config struct {
 	ReadTimeout time.Duration
 	// IdleTimeout closes idle keep-alive connections (default 120 s).
 	IdleTimeout time.Duration
-	Logger      *slog.Logger
-	Version     string
+	// RequestTimeout bounds a whole call, retries and streaming included (0: only the upstream timeouts).
+	RequestTimeout time.Duration
+	Logger         *slog.Logger
+	Version        string
 }
 
 // Server is the HTTP front of the gateway.
@@ -169,6 +171,9 @@ func (s *Server) handle(typ pipeline.CallType) fiber.Handler {
 		}
 		p := s.pipe.Load()
 		ctx, cancel := context.WithCancel(s.base)
+		if s.cfg.RequestTimeout > 0 {
+			ctx, cancel = context.WithTimeout(s.base, s.cfg.RequestTimeout)
+		}
 		p.Run(ctx, call)
 		call.Body = nil
 		s.setHeaders(c, call)

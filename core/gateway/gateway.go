@@ -103,6 +103,7 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		g.router.CallStage(),
 	)
 	g.warnCallbacks()
+	g.Warnings = append(g.Warnings, notYetActedOn(cfg)...)
 
 	bodyLimit := 10 << 20
 	if mb := cfg.GeneralSettings.MaxRequestSizeMB; mb > 0 {
@@ -113,12 +114,13 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		authenticate = func(key string) error { _, err := g.auth.Authenticate(key); return err }
 	}
 	g.edge = edge.New(edge.Config{
-		Pipeline:     g.pipeline,
-		Models:       g.router.Table,
-		Authenticate: authenticate,
-		BodyLimit:    bodyLimit,
-		Logger:       o.Logger,
-		Version:      o.Version,
+		Pipeline:       g.pipeline,
+		Models:         g.router.Table,
+		Authenticate:   authenticate,
+		BodyLimit:      bodyLimit,
+		RequestTimeout: seconds(cfg.GeneralSettings.RequestTimeout),
+		Logger:         o.Logger,
+		Version:        o.Version,
 	})
 	return g, nil
 }
@@ -438,15 +440,18 @@ func (g *Gateway) routerSettings(ctx context.Context) (router.Settings, error) {
 			"using simple-shuffle", name, strings.Join(moduleNames(sdk.KindRouting), ", ")))
 		name = "simple-shuffle"
 	}
-	m, err := g.module(ctx, "router", name)
-	if err != nil {
-		return s, fmt.Errorf("router_settings.routing_strategy: %w", err)
+	// A build without the simple-shuffle plugin still routes: the router then picks uniformly at random.
+	if _, ok := sdk.LookupModule(sdk.KindRouting + "." + name); ok {
+		m, err := g.module(ctx, "router", name)
+		if err != nil {
+			return s, fmt.Errorf("router_settings.routing_strategy: %w", err)
+		}
+		r, ok := m.(sdk.Router)
+		if !ok {
+			return s, fmt.Errorf("router_settings.routing_strategy: module %q is not a sdk.Router", name)
+		}
+		s.Strategy = r
 	}
-	r, ok := m.(sdk.Router)
-	if !ok {
-		return s, fmt.Errorf("router_settings.routing_strategy: module %q is not a sdk.Router", name)
-	}
-	s.Strategy = r
 
 	if hasProvider("mock") {
 		m, err := g.module(ctx, "provider", "mock")

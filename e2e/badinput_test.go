@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -161,5 +162,50 @@ general_settings:
 	// The slot is released once a request finishes.
 	if resp, body := e.post("/v1/chat/completions", `{"model":"slow","messages":[{"role":"user","content":"x"}]}`); resp.StatusCode != 200 {
 		t.Fatalf("third request: %d %s", resp.StatusCode, body)
+	}
+}
+
+// A client that sends its request too slowly is cut off, not left holding a connection.
+func TestSlowClientIsCutOff(t *testing.T) {
+	t.Parallel()
+	e := start(t, openAIConfig)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 1024)
+	n, err := conn.Read(buf)
+	for err == nil { // whatever the gateway answers, the connection must then close
+		_, err = conn.Read(buf[n:])
+	}
+	if elapsed := time.Since(begin); elapsed < readTimeout/2 || elapsed > readTimeout+5*time.Second {
+		t.Fatalf("connection closed after %v (%v), read timeout %v", elapsed, err, readTimeout)
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the gateway kept the connection open")
+	}
+}
+
+func TestEveryResponseHasACallID(t *testing.T) {
+	t.Parallel()
+	e := start(t, openAIConfig)
+	for _, path := range []string{"/health/liveliness", "/v1/models", "/nowhere"} {
+		req, _ := http.NewRequest(http.MethodGet, e.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+masterKey)
+		req.Header.Set("x-litellm-call-id", "trace-42")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("x-litellm-call-id"); got != "trace-42" {
+			t.Errorf("%s: call id %q", path, got)
+		}
 	}
 }

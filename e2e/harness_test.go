@@ -28,6 +28,10 @@ import (
 // upstreamKey is the key the fake upstreams demand; clients of the gateway never see it.
 const upstreamKey = "sk-upstream-secret-0123456789"
 
+// readTimeout is the gateway's request read timeout in these tests: short, so that a test can watch a slow
+// client being cut off, and long enough for any honest client on a loaded machine.
+const readTimeout = 2 * time.Second
+
 // masterKey is the gateway's master key in these tests.
 const masterKey = "sk-master-test"
 
@@ -65,7 +69,7 @@ func start(t *testing.T, cfg string, fo ...fakeupstream.Options) *env {
 		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	gw, err := gateway.New(context.Background(), gateway.Options{Config: loaded.Config, Logger: log,
-		Version: "test", Observers: []accesslog.Observer{e.observe}})
+		Version: "test", Observers: []accesslog.Observer{e.observe}, ReadTimeout: readTimeout})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}

@@ -122,8 +122,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// callIDKey is where the request's call id is kept in the fiber context.
+type callIDKey struct{}
+
+// requestID gives every response an x-litellm-call-id, honouring a well-formed inbound one.
+func requestID(c *fiber.Ctx) error {
+	id := callID(c.Get("x-litellm-call-id"))
+	c.Locals(callIDKey{}, id)
+	c.Set("x-litellm-call-id", id)
+	return c.Next()
+}
+
+// requestCallID returns the call id requestID chose (or a new one, for errors raised before it ran).
+func requestCallID(c *fiber.Ctx) string {
+	if id, ok := c.Locals(callIDKey{}).(string); ok {
+		return id
+	}
+	return callID(c.Get("x-litellm-call-id"))
+}
+
 func (s *Server) routes() {
 	a := s.app
+	a.Use(requestID)
 	for _, prefix := range []string{"/v1", ""} {
 		a.Post(prefix+"/chat/completions", s.handle(pipeline.CallChat))
 		a.Post(prefix+"/completions", s.handle(pipeline.CallCompletion))
@@ -150,7 +170,7 @@ func (s *Server) routes() {
 func (s *Server) handle(typ pipeline.CallType) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		call := &pipeline.Call{
-			ID:    callID(c.Get("x-litellm-call-id")),
+			ID:    requestCallID(c),
 			Type:  typ,
 			Start: time.Now(),
 			// The body is fasthttp's buffer: the decode stage copies what outlives the handler, and Body is
@@ -349,7 +369,7 @@ func (s *Server) fiberError(c *fiber.Ctx, err error) error {
 	} else {
 		s.cfg.Logger.Error("unhandled error", "path", c.Path(), "error", err)
 	}
-	c.Set("x-litellm-call-id", callID(c.Get("x-litellm-call-id")))
+	c.Set("x-litellm-call-id", requestCallID(c))
 	s.writeError(c, nil, e)
 	return nil
 }

@@ -36,6 +36,9 @@ type Options struct {
 	Transport http.RoundTripper
 	// Observers receive every finished call (metrics, ledger, callbacks).
 	Observers []accesslog.Observer
+	// ReadTimeout bounds reading a request's headers and body (default 60 s): a client that sends too slowly
+	// is disconnected rather than holding a connection.
+	ReadTimeout time.Duration
 }
 
 // DefaultNumRetries is the number of retries when the configuration gives none.
@@ -119,6 +122,7 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		Authenticate:   authenticate,
 		BodyLimit:      bodyLimit,
 		RequestTimeout: seconds(cfg.GeneralSettings.RequestTimeout),
+		ReadTimeout:    o.ReadTimeout,
 		Logger:         o.Logger,
 		Version:        o.Version,
 	})

@@ -217,11 +217,17 @@ var chatParams = []string{"temperature", "top_p", "n", "stop", "max_tokens", "ma
 
 // BuildChat patches the client's body for the upstream.
 func (tr *Translator) BuildChat(t *sdk.Target, req *sdk.ChatRequest) (*sdk.HTTPRequest, error) {
-	u, err := tr.endpoint(t, "chat/completions")
+	return tr.build(t, "chat/completions", req.Raw, req, req.Stream, req.StreamOptions, chatParams)
+}
+
+// build makes the POST of an operation: its endpoint, the patched body and the headers.
+func (tr *Translator) build(t *sdk.Target, op string, raw []byte, req any, stream bool, so *sdk.StreamOptions,
+	defaults []string) (*sdk.HTTPRequest, error) {
+	u, err := tr.endpoint(t, op)
 	if err != nil {
 		return nil, err
 	}
-	body, err := tr.patch(t, req.Raw, req, req.Stream, req.StreamOptions, chatParams)
+	body, err := tr.patch(t, raw, req, stream, so, defaults)
 	if err != nil {
 		return nil, err
 	}
@@ -414,17 +420,11 @@ func EmbeddingsFor(tr *Translator) Embeddings { return Embeddings{tr} }
 
 // BuildEmbedding patches the client's embeddings body.
 func (e Embeddings) BuildEmbedding(t *sdk.Target, req *sdk.EmbeddingRequest) (*sdk.HTTPRequest, error) {
-	tr := e.tr
-	u, err := tr.endpoint(t, "embeddings")
-	if err != nil {
-		return nil, err
-	}
-	body, err := tr.patch(t, req.Raw, req, false, nil, []string{"dimensions", "encoding_format", "user"})
-	if err != nil {
-		return nil, err
-	}
-	return &sdk.HTTPRequest{Method: http.MethodPost, URL: u, Header: tr.Header(t), Body: body}, nil
+	return e.tr.build(t, "embeddings", req.Raw, req, false, nil, embeddingParams)
 }
+
+// embeddingParams are the embeddings parameters a deployment's litellm_params may give defaults for.
+var embeddingParams = []string{"dimensions", "encoding_format", "user"}
 
 // ParseEmbedding reads the answer's usage and keeps the body to return as it is.
 func (Embeddings) ParseEmbedding(t *sdk.Target, req *sdk.EmbeddingRequest, resp *sdk.HTTPResponse) (*sdk.EmbeddingResponse, error) {
@@ -443,16 +443,7 @@ func CompletionsFor(tr *Translator) Completions { return Completions{tr} }
 
 // BuildCompletion patches the client's legacy completions body.
 func (c Completions) BuildCompletion(t *sdk.Target, req *sdk.CompletionRequest) (*sdk.HTTPRequest, error) {
-	tr := c.tr
-	u, err := tr.endpoint(t, "completions")
-	if err != nil {
-		return nil, err
-	}
-	body, err := tr.patch(t, req.Raw, req, req.Stream, req.StreamOptions, chatParams)
-	if err != nil {
-		return nil, err
-	}
-	return &sdk.HTTPRequest{Method: http.MethodPost, URL: u, Header: tr.Header(t), Body: body}, nil
+	return c.tr.build(t, "completions", req.Raw, req, req.Stream, req.StreamOptions, chatParams)
 }
 
 // ParseCompletion reads the answer's usage and keeps the body to return as it is.

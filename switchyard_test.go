@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	switchyard "github.com/switchyard/gateway"
-	"github.com/switchyard/gateway/config"
 	"github.com/switchyard/gateway/internal/fakeupstream"
 	"github.com/switchyard/gateway/sdk"
 )
@@ -134,5 +133,4 @@ general_settings:
 	if err != nil || comp.Choices[0].Text == "" {
 		t.Fatalf("complete = %+v, %v", comp, err)
 	}
-	_ = config.Config{}
 }

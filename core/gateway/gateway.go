@@ -476,7 +476,6 @@ func (g *Gateway) routerSettings(ctx context.Context) (router.Settings, error) {
 			}
 			return b
 		}
-		s.Mock = s.MockFor(&pipeline.Deployment{Target: &sdk.Target{}}, "")
 	}
 	return s, nil
 }

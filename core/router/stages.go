@@ -21,9 +21,8 @@ type Settings struct {
 	RetryAfter time.Duration
 	// Strategy picks deployments; nil means a uniform random pick.
 	Strategy sdk.Router
-	// Mock answers mock_response requests; nil means they fail.
-	Mock pipeline.Backend
-	// MockFor binds the mock provider to a deployment's mock_response; nil means Mock is used as it is.
+	// MockFor binds the mock provider to a deployment and a mock_response text; nil means mock_response requests
+	// fail.
 	MockFor func(d *pipeline.Deployment, text string) pipeline.Backend
 }
 
@@ -224,13 +223,10 @@ func (r *Router) attempt(ctx context.Context, c *pipeline.Call, d *pipeline.Depl
 		if mock != nil {
 			text = *mock
 		}
-		if r.settings.Mock == nil {
+		if r.settings.MockFor == nil {
 			return sdk.NewError(sdk.KindBadRequest, "mock_response: no mock provider is installed")
 		}
-		b = r.settings.Mock
-		if r.settings.MockFor != nil {
-			b = r.settings.MockFor(d, text)
-		}
+		b = r.settings.MockFor(d, text)
 	}
 	if c.Streaming {
 		return r.attemptStream(ctx, c, d, b)

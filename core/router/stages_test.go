@@ -594,17 +594,15 @@ func TestMockResponse(t *testing.T) {
 		requestMock     *string
 		deploymentMock  string
 		withMockFor     bool
-		withMock        bool
 		wantText        string
 		wantErrContains string
 	}{
-		{name: "request mock through MockFor", requestMock: ptr("hello"), withMockFor: true, withMock: true, wantText: "hello"},
-		{name: "deployment mock_response", deploymentMock: "from config", withMockFor: true, withMock: true,
+		{name: "request mock through MockFor", requestMock: ptr("hello"), withMockFor: true, wantText: "hello"},
+		{name: "deployment mock_response", deploymentMock: "from config", withMockFor: true,
 			wantText: "from config"},
 		{name: "the request beats the deployment", requestMock: ptr("asked"), deploymentMock: "configured",
-			withMockFor: true, withMock: true, wantText: "asked"},
-		{name: "the empty request mock still mocks", requestMock: ptr(""), withMockFor: true, withMock: true, wantText: ""},
-		{name: "without MockFor the plain mock answers", requestMock: ptr("x"), withMock: true, wantText: "plain"},
+			withMockFor: true, wantText: "asked"},
+		{name: "the empty request mock still mocks", requestMock: ptr(""), withMockFor: true, wantText: ""},
 		{name: "no mock provider", requestMock: ptr("x"), wantErrContains: "no mock provider"},
 	}
 	for _, tc := range cases {
@@ -615,9 +613,6 @@ func TestMockResponse(t *testing.T) {
 			var boundTo *pipeline.Deployment
 			var boundText string
 			var bound *mockBackend
-			if tc.withMock {
-				s.Mock = &mockBackend{text: "plain"}
-			}
 			if tc.withMockFor {
 				s.MockFor = func(d *pipeline.Deployment, text string) pipeline.Backend {
 					boundTo, boundText = d, text

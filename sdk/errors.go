@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -236,4 +237,47 @@ func parseDelay(s string, unit time.Duration) (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(v * float64(unit)), true
+}
+
+// errorJSON is how an Error is written in events and over the plugin protocol.
+type errorJSON struct {
+	Class      string            `json:"class"`
+	Status     int               `json:"status"`
+	Type       string            `json:"type"`
+	Code       string            `json:"code,omitempty"`
+	Message    string            `json:"message"`
+	Param      string            `json:"param,omitempty"`
+	Provider   string            `json:"provider,omitempty"`
+	RetryAfter float64           `json:"retry_after_seconds,omitempty"`
+	Header     map[string]string `json:"header,omitempty"`
+}
+
+// MarshalJSON writes the error as {"class","status","type","code","message","param","provider"}: class is
+// LiteLLM's exception class name (the kind). The cause is not written.
+func (e *Error) MarshalJSON() ([]byte, error) {
+	return json.Marshal(errorJSON{Class: e.Kind.String(), Status: e.HTTPStatus(), Type: e.Type(), Code: e.ErrorCode(),
+		Message: e.Message, Param: e.Param, Provider: e.Provider, RetryAfter: e.RetryAfter.Seconds(), Header: e.Header})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes. The kind comes from class, or from status when class is unknown.
+func (e *Error) UnmarshalJSON(b []byte) error {
+	var w errorJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*e = Error{Kind: KindForStatus(w.Status), Message: w.Message, Param: w.Param, Provider: w.Provider,
+		RetryAfter: time.Duration(w.RetryAfter * float64(time.Second)), Header: w.Header}
+	for k := range kindInfo {
+		if kindInfo[k].class == w.Class && (kindInfo[k].status == w.Status || w.Status == 0) {
+			e.Kind = ErrorKind(k)
+			break
+		}
+	}
+	if w.Status != 0 && w.Status != e.HTTPStatus() {
+		e.Status = w.Status
+	}
+	if w.Code != "" && w.Code != e.ErrorCode() {
+		e.Code = w.Code
+	}
+	return nil
 }

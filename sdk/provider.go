@@ -20,27 +20,27 @@ import (
 // after that.
 type Target struct {
 	// ID is the deployment's stable id (model_info.id, or derived from the entry).
-	ID string
+	ID string `json:"id"`
 	// Provider is the provider name the model was prefixed with ("openai", "azure", ...).
-	Provider string
+	Provider string `json:"provider"`
 	// Model is the model name at the provider, without the provider prefix.
-	Model string
+	Model string `json:"model"`
 
-	APIBase      string
-	APIKey       string
-	APIVersion   string
-	Organization string
+	APIBase      string `json:"api_base,omitempty"`
+	APIKey       string `json:"api_key,omitempty"`
+	APIVersion   string `json:"api_version,omitempty"`
+	Organization string `json:"organization,omitempty"`
 	// Headers are extra headers sent with every upstream request (litellm_params.extra_headers).
-	Headers map[string]string
+	Headers map[string]string `json:"headers,omitempty"`
 	// Params holds every other litellm_params entry: provider credentials (aws_region_name, vertex_project, ...)
 	// and defaults for request parameters.
-	Params map[string]any
+	Params map[string]any `json:"params,omitempty"`
 
 	// DropParams asks the translator to drop request parameters the provider does not support, rather than
 	// sending them (litellm_settings.drop_params or litellm_params.drop_params).
-	DropParams bool
+	DropParams bool `json:"drop_params,omitempty"`
 	// AdditionalDropParams names request parameters always removed before sending.
-	AdditionalDropParams []string
+	AdditionalDropParams []string `json:"additional_drop_params,omitempty"`
 }
 
 // Param returns a string parameter from Params ("" when absent). Numbers and booleans are formatted.
@@ -79,17 +79,17 @@ func FirstEnv(names ...string) string {
 
 // HTTPRequest is a request for the gateway to send upstream.
 type HTTPRequest struct {
-	Method string
-	URL    string
-	Header http.Header
-	Body   []byte
+	Method string      `json:"method"`
+	URL    string      `json:"url"`
+	Header http.Header `json:"header,omitempty"`
+	Body   []byte      `json:"body,omitempty"`
 }
 
 // HTTPResponse is an upstream answer with its whole body.
 type HTTPResponse struct {
-	Status int
-	Header http.Header
-	Body   []byte
+	Status int         `json:"status"`
+	Header http.Header `json:"header,omitempty"`
+	Body   []byte      `json:"body,omitempty"`
 }
 
 // Translator is the usual shape of a provider: pure conversions between the unified API and the provider's HTTP
@@ -160,8 +160,8 @@ const (
 // lines; for NDJSON, Data is one line; for AWS event streams, Type is the ":event-type" header and Data the
 // payload.
 type StreamEvent struct {
-	Type string
-	Data []byte
+	Type string `json:"type,omitempty"`
+	Data []byte `json:"data"`
 }
 
 // StreamParser turns the events of one streamed answer into chunks. It holds per-stream state (a message id, the

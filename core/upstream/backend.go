@@ -24,12 +24,15 @@ type Options struct {
 	MaxResponseBytes int64
 	// Transport replaces the default tuned transport (tests).
 	Transport http.RoundTripper
+	// Images configures the guarded client fetching image URLs for providers that want image bytes.
+	Images ImageFetchOptions
 }
 
 // Client sends translator requests upstream.
 type Client struct {
 	http        *http.Client
 	maxResponse int64
+	images      *imageFetcher
 }
 
 // NewClient returns a client with a transport tuned for many concurrent upstream calls.
@@ -52,38 +55,64 @@ func NewClient(o Options) *Client {
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = 64 << 20
 	}
-	return &Client{http: &http.Client{Transport: rt}, maxResponse: o.MaxResponseBytes}
+	return &Client{http: &http.Client{Transport: rt}, maxResponse: o.MaxResponseBytes, images: newImageFetcher(o.Images)}
 }
 
 // Do sends a request; it implements sdk.Doer for Authorizers.
 func (c *Client) Do(r *http.Request) (*http.Response, error) { return c.http.Do(r) }
 
 // CloseIdle closes idle upstream connections.
-func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
+func (c *Client) CloseIdle() {
+	c.http.CloseIdleConnections()
+	c.images.client.CloseIdleConnections()
+}
 
 // NewBackend binds a provider module (a sdk.Translator or sdk.Provider) to a target.
 func (c *Client) NewBackend(module sdk.Module, t *sdk.Target) (pipeline.Backend, error) {
 	switch m := module.(type) {
 	case sdk.Translator:
-		b := &translated{tr: m, t: t, c: c}
+		b := &translated{tr: m, t: t, c: c, images: c.imagesFor(m)}
 		b.emb, _ = m.(sdk.EmbeddingTranslator)
 		b.comp, _ = m.(sdk.CompletionTranslator)
+		b.rerank, _ = m.(sdk.RerankTranslator)
+		b.batch, _ = m.(sdk.EmbeddingBatcher)
 		b.auth, _ = m.(sdk.Authorizer)
 		return b, nil
 	case sdk.Provider:
-		return &direct{p: m, t: t}, nil
+		return &direct{p: m, t: t, images: c.imagesFor(m)}, nil
 	}
 	return nil, fmt.Errorf("provider %q is neither a sdk.Translator nor a sdk.Provider", t.Provider)
 }
 
+// imagesFor returns the image fetcher for a provider that asks for image bytes, nil for others.
+func (c *Client) imagesFor(m sdk.Module) *imageFetcher {
+	if r, ok := m.(sdk.CapabilityReporter); ok && r.Capabilities().FetchImages {
+		return c.images
+	}
+	return nil
+}
+
+// prepareChat returns the request as the provider needs it: with its http(s) image URLs fetched and inlined as
+// data: URLs when images is set (the provider declared FetchImages), else unchanged.
+func prepareChat(ctx context.Context, images *imageFetcher, req *sdk.ChatRequest) (*sdk.ChatRequest, error) {
+	if images == nil {
+		return req, nil
+	}
+	return images.inline(ctx, req)
+}
+
 // translated serves a deployment through a Translator.
 type translated struct {
-	tr   sdk.Translator
-	emb  sdk.EmbeddingTranslator
-	comp sdk.CompletionTranslator
-	auth sdk.Authorizer
-	t    *sdk.Target
-	c    *Client
+	tr     sdk.Translator
+	emb    sdk.EmbeddingTranslator
+	comp   sdk.CompletionTranslator
+	rerank sdk.RerankTranslator
+	batch  sdk.EmbeddingBatcher
+	auth   sdk.Authorizer
+	// images is set when the translator wants image bytes rather than URLs.
+	images *imageFetcher
+	t      *sdk.Target
+	c      *Client
 }
 
 // call builds a request with build, sends it and parses the successful answer with parse: the one shape of
@@ -118,10 +147,18 @@ func openStream[Req any](ctx context.Context, b *translated, req Req,
 }
 
 func (b *translated) Chat(ctx context.Context, req *sdk.ChatRequest) (*sdk.ChatResponse, error) {
+	req, err := prepareChat(ctx, b.images, req)
+	if err != nil {
+		return nil, err
+	}
 	return call(ctx, b, req, b.tr.BuildChat, b.tr.ParseChat)
 }
 
 func (b *translated) ChatStream(ctx context.Context, req *sdk.ChatRequest) (sdk.Stream, error) {
+	req, err := prepareChat(ctx, b.images, req)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := openStream(ctx, b, req, b.tr.BuildChat)
 	if err != nil {
 		return nil, err
@@ -171,7 +208,21 @@ func (b *translated) Embed(ctx context.Context, req *sdk.EmbeddingRequest) (*sdk
 	if b.emb == nil {
 		return nil, unsupported(b.t, "embeddings")
 	}
+	if b.batch != nil {
+		if n := b.batch.EmbeddingBatchSize(b.t); n > 0 && n < req.Input.Len() {
+			return embedInBatches(ctx, b.t, req, n, func(ctx context.Context, r *sdk.EmbeddingRequest) (*sdk.EmbeddingResponse, error) {
+				return call(ctx, b, r, b.emb.BuildEmbedding, b.emb.ParseEmbedding)
+			})
+		}
+	}
 	return call(ctx, b, req, b.emb.BuildEmbedding, b.emb.ParseEmbedding)
+}
+
+func (b *translated) Rerank(ctx context.Context, req *sdk.RerankRequest) (*sdk.RerankResponse, error) {
+	if b.rerank == nil {
+		return nil, noRerank(b.t)
+	}
+	return call(ctx, b, req, b.rerank.BuildRerank, b.rerank.ParseRerank)
 }
 
 // open sends the request and returns the response when it is a success; an unsuccessful answer is read and
@@ -290,6 +341,12 @@ func parseError(err error, t *sdk.Target) error {
 	return attribute(e, t.Provider)
 }
 
+// noRerank is the error of a deployment whose provider cannot rerank.
+func noRerank(t *sdk.Target) *sdk.Error {
+	return &sdk.Error{Kind: sdk.KindBadRequest, Provider: t.Provider, Code: "unsupported_endpoint", Param: "model",
+		Message: fmt.Sprintf("model %q does not support rerank (provider %q does not serve /rerank)", t.Model, t.Provider)}
+}
+
 func unsupported(t *sdk.Target, what string) *sdk.Error {
 	return &sdk.Error{Kind: sdk.KindBadRequest, Provider: t.Provider, Code: "unsupported_endpoint",
 		Message: fmt.Sprintf("provider %q does not serve %s", t.Provider, what)}
@@ -297,16 +354,25 @@ func unsupported(t *sdk.Target, what string) *sdk.Error {
 
 // direct serves a deployment through a Provider that does its own I/O.
 type direct struct {
-	p sdk.Provider
-	t *sdk.Target
+	p      sdk.Provider
+	t      *sdk.Target
+	images *imageFetcher
 }
 
 func (d *direct) Chat(ctx context.Context, req *sdk.ChatRequest) (*sdk.ChatResponse, error) {
+	req, err := prepareChat(ctx, d.images, req)
+	if err != nil {
+		return nil, err
+	}
 	out, err := d.p.Chat(ctx, d.t, req)
 	return out, d.wrap(err)
 }
 
 func (d *direct) ChatStream(ctx context.Context, req *sdk.ChatRequest) (sdk.Stream, error) {
+	req, err := prepareChat(ctx, d.images, req)
+	if err != nil {
+		return nil, err
+	}
 	s, err := d.p.ChatStream(ctx, d.t, req)
 	return s, d.wrap(err)
 }
@@ -336,6 +402,15 @@ func (d *direct) Embed(ctx context.Context, req *sdk.EmbeddingRequest) (*sdk.Emb
 	return out, d.wrap(err)
 }
 
+func (d *direct) Rerank(ctx context.Context, req *sdk.RerankRequest) (*sdk.RerankResponse, error) {
+	r, ok := d.p.(sdk.Reranker)
+	if !ok {
+		return nil, noRerank(d.t)
+	}
+	out, err := r.Rerank(ctx, d.t, req)
+	return out, d.wrap(err)
+}
+
 func (d *direct) wrap(err error) error {
 	if err == nil {
 		return nil
@@ -362,5 +437,8 @@ func (u unavailable) CompleteStream(context.Context, *sdk.CompletionRequest) (sd
 	return nil, u.err
 }
 func (u unavailable) Embed(context.Context, *sdk.EmbeddingRequest) (*sdk.EmbeddingResponse, error) {
+	return nil, u.err
+}
+func (u unavailable) Rerank(context.Context, *sdk.RerankRequest) (*sdk.RerankResponse, error) {
 	return nil, u.err
 }

@@ -850,6 +850,7 @@ func TestUnavailable(t *testing.T) {
 		func() error { _, err := b.Complete(ctx, nil); return err },
 		func() error { _, err := b.CompleteStream(ctx, nil); return err },
 		func() error { _, err := b.Embed(ctx, nil); return err },
+		func() error { _, err := b.Rerank(ctx, nil); return err },
 	}
 	for i, call := range calls {
 		if err := call(); err != missing {

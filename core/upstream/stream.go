@@ -20,6 +20,9 @@ type httpStream struct {
 	next    int
 	done    bool
 	close   sync.Once
+	// batch and scratch are reused by parseBatch.
+	batch   []sdk.StreamEvent
+	scratch []byte
 }
 
 func newHTTPStream(body io.ReadCloser, p sdk.StreamParser, t *sdk.Target) *httpStream {
@@ -44,7 +47,11 @@ func (s *httpStream) Next() (*sdk.Chunk, error) {
 			s.done = true
 			return nil, s.wrap(err)
 		default:
-			s.pending, s.done, err = s.parser.Parse(ev, s.pending)
+			if bp, ok := s.parser.(batchParser); ok && s.frames.ready() {
+				s.pending, s.done, err = s.parseBatch(bp, ev)
+			} else {
+				s.pending, s.done, err = s.parser.Parse(ev, s.pending)
+			}
 			if err != nil {
 				s.done = true
 				return nil, s.wrap(err)
@@ -57,13 +64,67 @@ func (s *httpStream) Next() (*sdk.Chunk, error) {
 	return c, nil
 }
 
+// batchParser is implemented by parsers running in a plugin (go-plugin, WASM), where each call is a round trip:
+// events that have already arrived go to them together.
+type batchParser interface {
+	ParseBatch(evs []sdk.StreamEvent, out []*sdk.Chunk) ([]*sdk.Chunk, bool, error)
+}
+
+// maxBatch bounds the events handed to a plugin parser in one call.
+const maxBatch = 64
+
+// parseBatch parses ev and the events already buffered behind it in one call. Event data is only valid until
+// the frame reader's next call, so it is copied.
+func (s *httpStream) parseBatch(bp batchParser, ev sdk.StreamEvent) ([]*sdk.Chunk, bool, error) {
+	s.scratch = s.scratch[:0]
+	evs := s.batch[:0]
+	add := func(ev sdk.StreamEvent) {
+		start := len(s.scratch)
+		s.scratch = append(s.scratch, ev.Data...)
+		evs = append(evs, sdk.StreamEvent{Type: ev.Type, Data: s.scratch[start:len(s.scratch):len(s.scratch)]})
+	}
+	add(ev)
+	var end bool
+	for len(evs) < maxBatch && s.frames.ready() {
+		next, err := s.frames.Next()
+		if err == io.EOF {
+			end = true
+			break
+		}
+		if err != nil {
+			return s.pending, true, err
+		}
+		add(next)
+	}
+	// Data slices point into scratch, which may have moved while growing: rebuild them.
+	off := 0
+	for i := range evs {
+		n := len(evs[i].Data)
+		evs[i].Data = s.scratch[off : off+n : off+n]
+		off += n
+	}
+	s.batch = evs
+	out, done, err := bp.ParseBatch(evs, s.pending)
+	if err != nil || done || !end {
+		return out, done, err
+	}
+	out, err = s.parser.End(out)
+	return out, true, err
+}
+
 // Ready reports whether Next will return without waiting for the network.
 func (s *httpStream) Ready() bool {
 	return s.next < len(s.pending) || s.done || s.frames.ready()
 }
 
 func (s *httpStream) Close() error {
-	s.close.Do(func() { s.body.Close() })
+	s.close.Do(func() {
+		s.body.Close()
+		// A parser running in a plugin holds a stream of its own there.
+		if c, ok := s.parser.(io.Closer); ok {
+			_ = c.Close()
+		}
+	})
 	return nil
 }
 

@@ -7,6 +7,9 @@
 // Behaviour is chosen by the model name, so that tests going through the gateway can steer it:
 // "fail-<status>" answers that HTTP error, "context-too-long" a context_length_exceeded error, "slow-<ms>"
 // waits before answering, "flaky-<n>-<status>" fails the first n calls for that model then succeeds.
+//
+// With Options.Convention the fake follows internal/providertest's convention instead (the provider scenario
+// matrix's): see Options.Convention.
 package fakeupstream
 
 import (
@@ -23,6 +26,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchyard/gateway/internal/providertest"
 )
 
 // Options configure the fake.
@@ -40,6 +45,18 @@ type Options struct {
 	StreamChunks int
 	// EmbeddingDims is the length of embedding vectors when the request gives no dimensions (default 8).
 	EmbeddingDims int
+	// Convention makes the fake follow internal/providertest's convention, as every provider's fake does for
+	// the scenario matrix: the failure markers anywhere in the model name, answers "echo: <last user text>"
+	// (with "[<system prompt>] " before and " (images: N <mime>)" after), "tool said: <result>" after a tool
+	// result, {"echo": ...} in JSON mode, one call per offered tool (at most two) with {"location":"Paris"},
+	// EchoPrefix alone with finish reason length when max_tokens is MaxTokensTruncate, fixed usage with cached
+	// and reasoning tokens (OpenAI reports both), and embeddings by the convention's formula. Off, the fake
+	// keeps its own behaviour, which older tests rely on.
+	Convention bool
+	// UsageInEveryStream sends usage at the end of every stream in convention mode, asked for with
+	// stream_options.include_usage or not, as OpenAI-compatible providers that do not take stream_options
+	// (Mistral, Fireworks) do.
+	UsageInEveryStream bool
 }
 
 // Request is a request the fake received.
@@ -168,6 +185,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 400, "invalid_request_error", "", "you must provide a model parameter")
 		return
 	}
+	if s.opts.Convention && conventionFailure(w, req.Model, azureDeployment != "") {
+		return
+	}
 	if s.misbehave(w, r, req.Model) {
 		return
 	}
@@ -254,8 +274,13 @@ type request struct {
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
-	N                 *int            `json:"n"`
-	MaxTokens         *int            `json:"max_tokens"`
+	N                   *int            `json:"n"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Stop                json.RawMessage `json:"stop"`
+	ResponseFormat      *struct {
+		Type string `json:"type"`
+	} `json:"response_format"`
 	Tools             []tool          `json:"tools"`
 	ToolChoice        json.RawMessage `json:"tool_choice"`
 	ParallelToolCalls *bool           `json:"parallel_tool_calls"`
@@ -402,63 +427,84 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, req *request) {
 	if !s.wait(r, s.opts.Latency) {
 		return
 	}
-	text := req.answer(s.opts)
-	id := chatID(req, text)
-	calls := req.toolCalls(id)
+	var rep reply
+	if s.opts.Convention {
+		rep = conventionReply(req)
+	} else {
+		rep = ownReply(req, req.answer(s.opts))
+	}
+	id := chatID(req, rep.text)
+	if !s.opts.Convention {
+		rep.calls = req.toolCalls(id)
+		if rep.calls != nil {
+			rep.finish = "tool_calls"
+		}
+	}
 	if req.Stream {
-		s.chatStream(w, r, req, id, text, calls)
+		s.chatStream(w, r, req, id, rep)
 		return
 	}
-	if s.opts.Answer != "" && calls == nil {
+	if s.opts.Answer != "" && rep.calls == nil {
 		key := fmt.Sprintf("chat|%s|%d", req.Model, req.choices())
 		if b, ok := s.cache.Load(key); ok {
 			writeRaw(w, b.([]byte))
 			return
 		}
-		b := mustJSON(chatResponse(req, id, text, calls))
+		b := mustJSON(chatResponse(req, id, rep))
 		s.cache.Store(key, b)
 		writeRaw(w, b)
 		return
 	}
-	writeJSON(w, 200, chatResponse(req, id, text, calls))
+	writeJSON(w, 200, chatResponse(req, id, rep))
 }
 
-func chatResponse(req *request, id, text string, calls []toolCall) map[string]any {
-	words := len(strings.Fields(text))
+// reply is what the fake answers to a chat request, whichever way it was chosen.
+type reply struct {
+	text   string
+	calls  []toolCall
+	finish string
+	usage  *usage
+}
+
+// ownReply is the fake's own (non-convention) answer: the text, usage counted from the words.
+func ownReply(req *request, text string) reply {
+	return reply{text: text, finish: "stop", usage: newUsage(req.promptTokens(), len(strings.Fields(text))*req.choices())}
+}
+
+func chatResponse(req *request, id string, rep reply) map[string]any {
 	var choices []map[string]any
 	for i := 0; i < req.choices(); i++ {
-		msg := map[string]any{"role": "assistant", "content": text, "refusal": nil, "annotations": []any{}}
-		reason := "stop"
-		if calls != nil {
+		msg := map[string]any{"role": "assistant", "content": rep.text, "refusal": nil, "annotations": []any{}}
+		if rep.calls != nil {
 			msg["content"] = nil
-			msg["tool_calls"] = calls
-			reason = "tool_calls"
+			msg["tool_calls"] = rep.calls
 		}
-		choices = append(choices, map[string]any{"index": i, "message": msg, "logprobs": nil, "finish_reason": reason})
+		choices = append(choices, map[string]any{"index": i, "message": msg, "logprobs": nil, "finish_reason": rep.finish})
 	}
 	return map[string]any{
 		"id": id, "object": "chat.completion", "created": 1717171717, "model": req.Model,
-		"choices": choices, "usage": newUsage(req.promptTokens(), words*req.choices()),
+		"choices": choices, "usage": rep.usage,
 		"system_fingerprint": "fp_fake", "service_tier": "default",
 	}
 }
 
-func (s *Server) chatStream(w http.ResponseWriter, r *http.Request, req *request, id, text string, calls []toolCall) {
-	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+func (s *Server) chatStream(w http.ResponseWriter, r *http.Request, req *request, id string, rep reply) {
+	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage ||
+		s.opts.Convention && s.opts.UsageInEveryStream
 	var events [][]byte
 	key := fmt.Sprintf("stream|%s|%d|%v", req.Model, req.choices(), includeUsage)
-	if cached, ok := s.cache.Load(key); ok && s.opts.Answer != "" && calls == nil {
+	if cached, ok := s.cache.Load(key); ok && s.opts.Answer != "" && rep.calls == nil {
 		events = cached.([][]byte)
 	} else {
-		events = s.chatEvents(req, id, text, calls, includeUsage)
-		if s.opts.Answer != "" && calls == nil {
+		events = s.chatEvents(req, id, rep, includeUsage)
+		if s.opts.Answer != "" && rep.calls == nil {
 			s.cache.Store(key, events)
 		}
 	}
 	streamEvents(w, r, events, s.opts.ChunkDelay)
 }
 
-func (s *Server) chatEvents(req *request, id, text string, calls []toolCall, includeUsage bool) [][]byte {
+func (s *Server) chatEvents(req *request, id string, rep reply, includeUsage bool) [][]byte {
 	chunk := func(choices []map[string]any, u *usage) []byte {
 		c := map[string]any{"id": id, "object": "chat.completion.chunk", "created": 1717171717, "model": req.Model,
 			"system_fingerprint": "fp_fake", "choices": choices}
@@ -473,12 +519,15 @@ func (s *Server) chatEvents(req *request, id, text string, calls []toolCall, inc
 	delta := func(i int, d map[string]any) []map[string]any {
 		return []map[string]any{{"index": i, "delta": d, "logprobs": nil, "finish_reason": nil}}
 	}
-	pieces := split(text, s.opts.StreamChunks)
+	pieces := split(rep.text, s.opts.StreamChunks)
+	if s.opts.Convention && len(pieces) < 2 && len(rep.text) >= 2 {
+		pieces = split(rep.text, 2) // the convention promises text in at least two deltas
+	}
 	var events [][]byte
 	for i := 0; i < req.choices(); i++ {
 		events = append(events, chunk(delta(i, map[string]any{"role": "assistant", "content": "", "refusal": nil}), nil))
-		if calls != nil {
-			for j, c := range calls {
+		if rep.calls != nil {
+			for j, c := range rep.calls {
 				idx := j
 				events = append(events, chunk(delta(i, map[string]any{"tool_calls": []toolCall{{Index: &idx, ID: c.ID,
 					Type: "function", Function: functionCall{Name: c.Function.Name, Arguments: ""}}}}), nil))
@@ -496,16 +545,11 @@ func (s *Server) chatEvents(req *request, id, text string, calls []toolCall, inc
 		}
 	}
 	for i := 0; i < req.choices(); i++ {
-		reason := "stop"
-		if calls != nil {
-			reason = "tool_calls"
-		}
 		events = append(events, chunk([]map[string]any{{"index": i, "delta": map[string]any{}, "logprobs": nil,
-			"finish_reason": reason}}, nil))
+			"finish_reason": rep.finish}}, nil))
 	}
 	if includeUsage {
-		events = append(events, chunk([]map[string]any{}, newUsage(req.promptTokens(),
-			len(strings.Fields(text))*req.choices())))
+		events = append(events, chunk([]map[string]any{}, rep.usage))
 	}
 	return events
 }
@@ -615,6 +659,9 @@ func (s *Server) embeddings(w http.ResponseWriter, req *request) {
 	tokensUsed := 0
 	for i, in := range inputs {
 		vec := Vector(in, dims)
+		if s.opts.Convention {
+			vec = ConventionVector(i, dims)
+		}
 		var emb any = vec
 		if req.EncodingFormat == "base64" {
 			raw := make([]byte, 4*len(vec))
@@ -624,7 +671,11 @@ func (s *Server) embeddings(w http.ResponseWriter, req *request) {
 			emb = base64.StdEncoding.EncodeToString(raw)
 		}
 		data[i] = map[string]any{"object": "embedding", "index": i, "embedding": emb}
-		tokensUsed += len(strings.Fields(in))
+		if s.opts.Convention {
+			tokensUsed += providertest.PromptTokens
+		} else {
+			tokensUsed += len(strings.Fields(in))
+		}
 	}
 	writeJSON(w, 200, map[string]any{"object": "list", "data": data, "model": req.Model,
 		"usage": map[string]int{"prompt_tokens": tokensUsed, "total_tokens": tokensUsed}})

@@ -6,17 +6,23 @@
 // Target parameters (litellm_params): mock_response (the answer text, or "litellm.<ErrorClass>" to fail with
 // that error), mock_delay (seconds before the answer or the first chunk), mock_chunk_delay (seconds between
 // chunks), mock_dimensions (embedding size, default 256).
+//
+// Reranking scores each document by the share of the query's words it contains, plus a small tie-breaker
+// derived from its text, so that answers are deterministic and the expected order is easy to see in tests.
 package mock
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/switchyard/gateway/sdk"
 )
@@ -27,6 +33,7 @@ type Provider struct{}
 var (
 	_ sdk.Provider = (*Provider)(nil)
 	_ sdk.Embedder = (*Provider)(nil)
+	_ sdk.Reranker = (*Provider)(nil)
 )
 
 func init() {
@@ -134,6 +141,66 @@ func (p *Provider) Embed(ctx context.Context, t *sdk.Target, req *sdk.EmbeddingR
 	}
 	resp.Usage.TotalTokens = resp.Usage.PromptTokens
 	return resp, nil
+}
+
+// Rerank ranks the documents by the share of the query's words each contains (case-insensitive), breaking ties
+// with a score derived from the document's text, then by position. Scores are in [0, 1).
+func (p *Provider) Rerank(ctx context.Context, t *sdk.Target, req *sdk.RerankRequest) (*sdk.RerankResponse, error) {
+	if err := mockError(t.Param("mock_response")); err != nil {
+		return nil, err
+	}
+	if err := sleep(ctx, seconds(t, "mock_delay")); err != nil {
+		return nil, err
+	}
+	query := words(req.Query)
+	h := fnv.New64a()
+	h.Write([]byte(req.Query))
+	tokens := 0
+	results := make([]sdk.RerankResult, len(req.Documents))
+	for i, d := range req.Documents {
+		h.Write([]byte{0})
+		h.Write([]byte(d.Text))
+		tokens += estimateTokens(req.Query) + estimateTokens(d.Text)
+		have := map[string]bool{}
+		for _, w := range words(d.Text) {
+			have[w] = true
+		}
+		matched := 0
+		for _, w := range query {
+			if have[w] {
+				matched++
+			}
+		}
+		score := 0.0
+		if len(query) > 0 {
+			score = 0.9 * float64(matched) / float64(len(query))
+		}
+		// The tie-breaker stays below 0.09, less than any difference in matched words can make.
+		th := fnv.New32a()
+		th.Write([]byte(d.Text))
+		score += float64(th.Sum32()%9000) / 100000
+		results[i] = sdk.RerankResult{Index: i, RelevanceScore: math.Round(score*1e6) / 1e6}
+		if req.ReturnDocuments != nil && *req.ReturnDocuments {
+			results[i].Document = &sdk.RerankDocument{Text: d.Text}
+		}
+	}
+	slices.SortStableFunc(results, func(a, b sdk.RerankResult) int {
+		return cmp.Compare(b.RelevanceScore, a.RelevanceScore)
+	})
+	if req.TopN != nil && *req.TopN < len(results) {
+		results = results[:*req.TopN]
+	}
+	return &sdk.RerankResponse{
+		ID:      fmt.Sprintf("rerank-mock-%016x", h.Sum64()),
+		Results: results,
+		Meta:    &sdk.RerankMeta{BilledUnits: &sdk.RerankBilledUnits{SearchUnits: 1}},
+		Usage:   &sdk.Usage{PromptTokens: tokens, TotalTokens: tokens},
+	}, nil
+}
+
+// words returns the lower-cased words of s.
+func words(s string) []string {
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 }
 
 type mockAnswer struct {

@@ -543,3 +543,51 @@ func TestEmbeddingsOfTokens(t *testing.T) {
 		t.Errorf("token inputs: %d vectors", len(resp.Data))
 	}
 }
+
+func TestRerank(t *testing.T) {
+	t.Parallel()
+	p := &mock.Provider{}
+	ctx := context.Background()
+	req := &sdk.RerankRequest{Model: "demo", Query: "capital of France",
+		Documents: []sdk.RerankDocument{{Text: "Berlin is in Germany."}, {Text: "Paris is the capital of France."},
+			{Text: "The capital of Italy is Rome."}}}
+	a, err := p.Rerank(ctx, target(nil), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The document with every query word comes first, then the one with two of three, then the one with none.
+	var order []int
+	for i, r := range a.Results {
+		order = append(order, r.Index)
+		if r.RelevanceScore < 0 || r.RelevanceScore >= 1 || r.Document != nil {
+			t.Errorf("result %d = %+v", i, r)
+		}
+		if i > 0 && r.RelevanceScore > a.Results[i-1].RelevanceScore {
+			t.Errorf("results are not in descending order: %+v", a.Results)
+		}
+	}
+	if !slices.Equal(order, []int{1, 2, 0}) {
+		t.Fatalf("order = %v, want [1 2 0]", order)
+	}
+	if !strings.HasPrefix(a.ID, "rerank-mock-") || a.Meta == nil || a.Meta.BilledUnits.SearchUnits != 1 ||
+		a.Usage == nil || a.Usage.PromptTokens == 0 {
+		t.Fatalf("answer = %+v", a)
+	}
+	b, err := p.Rerank(ctx, target(nil), req)
+	if err != nil || !slices.Equal(a.Results, b.Results) || a.ID != b.ID {
+		t.Fatalf("same request, different answers: %+v / %+v (%v)", a, b, err)
+	}
+
+	req.TopN, req.ReturnDocuments = ptr(2), ptr(true)
+	c, err := p.Rerank(ctx, target(nil), req)
+	if err != nil || len(c.Results) != 2 || c.Results[0].Document == nil ||
+		c.Results[0].Document.Text != "Paris is the capital of France." {
+		t.Fatalf("top_n 2 with documents: %+v, %v", c, err)
+	}
+
+	_, err = p.Rerank(ctx, target(map[string]any{"mock_response": "litellm.RateLimitError"}), req)
+	var e *sdk.Error
+	if !errors.As(err, &e) || e.Kind != sdk.KindRateLimit {
+		t.Fatalf("err = %v, want a rate limit", err)
+	}
+}

@@ -402,7 +402,7 @@ func TestBuildChatUnsupportedParams(t *testing.T) {
 		{"groq logprobs", groq.Spec, `{"model":"m",` + hi + `,"logprobs":true}`, "logprobs", []string{"groq", "logprobs", "drop_params"}},
 		{"groq several, sorted", groq.Spec, `{"model":"m",` + hi + `,"top_logprobs":1,"logit_bias":{"1":1}}`,
 			"logit_bias", []string{"logit_bias, top_logprobs"}},
-		{"mistral n", mistral.Spec, `{"model":"m",` + hi + `,"n":2}`, "n", []string{"mistral", " n"}},
+		{"mistral user", mistral.Spec, `{"model":"m",` + hi + `,"user":"u"}`, "user", []string{"mistral", " user"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

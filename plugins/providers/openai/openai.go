@@ -65,6 +65,16 @@ type Spec struct {
 	ToolChoice map[string]string
 	// SkipPrefixFor reports model names that must not get ModelPrefix.
 	SkipPrefixFor func(model string) bool
+	// PatchBody, when set, edits every upstream body after the declarative rewrites above (model name, stream
+	// usage, defaults, dropped, renamed and mapped parameters), for differences those cannot express, such as
+	// rewriting messages. op is "chat/completions", "embeddings" or "completions"; body is the JSON object about
+	// to be sent and must not be modified in place. It returns the body to send (body itself when nothing
+	// changes); since most requests need nothing, it should look before it decodes. An *sdk.Error it returns
+	// reaches the client as it is; any other error becomes a 400.
+	PatchBody func(t *sdk.Target, op string, body []byte) ([]byte, error)
+	// Capabilities is what the provider supports, as the translator reports it (see Translator.Capabilities);
+	// zero means the family table in capabilities.go.
+	Capabilities sdk.Capabilities
 }
 
 // Translator translates for one OpenAI-compatible provider.
@@ -230,6 +240,15 @@ func (tr *Translator) build(t *sdk.Target, op string, raw []byte, req any, strea
 	body, err := tr.patch(t, raw, req, stream, so, defaults)
 	if err != nil {
 		return nil, err
+	}
+	if tr.spec.PatchBody != nil {
+		if body, err = tr.spec.PatchBody(t, op, body); err != nil {
+			var e *sdk.Error
+			if !errors.As(err, &e) {
+				e = &sdk.Error{Kind: sdk.KindBadRequest, Message: fmt.Sprintf("%s: %v", tr.spec.Name, err), Err: err}
+			}
+			return nil, e
+		}
 	}
 	return &sdk.HTTPRequest{Method: http.MethodPost, URL: u, Header: tr.Header(t), Body: body}, nil
 }

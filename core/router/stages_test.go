@@ -108,6 +108,14 @@ func (b *backend) Embed(ctx context.Context, req *sdk.EmbeddingRequest) (*sdk.Em
 	return &sdk.EmbeddingResponse{Object: "list", Usage: &sdk.Usage{PromptTokens: 2}}, nil
 }
 
+func (b *backend) Rerank(ctx context.Context, req *sdk.RerankRequest) (*sdk.RerankResponse, error) {
+	if _, err := b.next(ctx); err != nil {
+		return nil, err
+	}
+	return &sdk.RerankResponse{ID: b.name, Results: []sdk.RerankResult{{Index: 0, RelevanceScore: 0.5}},
+		Usage: &sdk.Usage{PromptTokens: 3, TotalTokens: 3}}, nil
+}
+
 func contentChunk(text string) *sdk.Chunk {
 	return &sdk.Chunk{ID: "c", Object: "chat.completion.chunk", Choices: []sdk.ChunkChoice{{Delta: sdk.Delta{Content: text}}}}
 }
@@ -156,6 +164,9 @@ func TestCallStageAnswers(t *testing.T) {
 			Completion: &sdk.CompletionRequest{Model: "m", Prompt: sdk.TextInput("p")}}, &sdk.CompletionResponse{}},
 		{"embedding", &pipeline.Call{Type: pipeline.CallEmbedding, Model: "m",
 			Embedding: &sdk.EmbeddingRequest{Model: "m", Input: sdk.TextInput("x")}}, &sdk.EmbeddingResponse{}},
+		{"rerank", &pipeline.Call{Type: pipeline.CallRerank, Model: "m",
+			Rerank: &sdk.RerankRequest{Model: "m", Query: "q", Documents: []sdk.RerankDocument{{Text: "d"}}}},
+			&sdk.RerankResponse{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

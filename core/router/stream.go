@@ -29,6 +29,17 @@ type meteredStream struct {
 	peekErr    error
 	ended      bool
 	closeOnce  sync.Once
+	// onEnd, when set, runs once: on the reading goroutine when the stream is read to its end (complete), or
+	// at Close when it was not (which may be concurrent with a Next, so it must not read the call).
+	onEnd   func(complete bool)
+	endDone atomic.Bool
+}
+
+// end runs onEnd once.
+func (m *meteredStream) end(complete bool) {
+	if m.onEnd != nil && m.endDone.CompareAndSwap(false, true) {
+		m.onEnd(complete)
+	}
 }
 
 func newMeteredStream(c *pipeline.Call, cancel context.CancelFunc, idle time.Duration, wantsUsage bool) *meteredStream {
@@ -68,6 +79,9 @@ func (m *meteredStream) Next() (*sdk.Chunk, error) {
 		ch, err := m.peeked, m.peekErr
 		m.peeked, m.peekErr = nil, nil
 		m.ended = err == io.EOF
+		if m.ended {
+			m.end(true)
+		}
 		return ch, err
 	}
 	if m.ended {
@@ -75,6 +89,9 @@ func (m *meteredStream) Next() (*sdk.Chunk, error) {
 	}
 	ch, err := m.read()
 	m.ended = err == io.EOF
+	if m.ended {
+		m.end(true)
+	}
 	return ch, err
 }
 
@@ -131,6 +148,7 @@ func (m *meteredStream) Close() error {
 		if m.inner != nil {
 			err = m.inner.Close()
 		}
+		m.end(false)
 	})
 	return err
 }

@@ -18,6 +18,8 @@ import (
 type Group struct {
 	Name        string
 	Deployments []*pipeline.Deployment
+	// budget caps the group's retry traffic.
+	budget retryBudget
 }
 
 // WildcardFactory makes the deployment that serves a concrete model through a wildcard route. star is the

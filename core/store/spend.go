@@ -1,0 +1,291 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+const spendCols = "request_id, api_key, key_alias, team_id, user_id, end_user, model_group, model, deployment_id, " +
+	"provider, call_type, prompt_tokens, completion_tokens, total_tokens, cached_tokens, spend, start_time, " +
+	"end_time, latency_ms, status, cache_hit, metadata, request_tags"
+
+func scanSpendLog(r rowScanner) (SpendLog, error) {
+	var l SpendLog
+	var start, end dbTime
+	err := r.Scan(&l.RequestID, &l.APIKey, &l.KeyAlias, &l.TeamID, &l.UserID, &l.EndUser, &l.ModelGroup, &l.Model,
+		&l.DeploymentID, &l.Provider, &l.CallType, &l.PromptTokens, &l.CompletionTokens, &l.TotalTokens,
+		&l.CachedTokens, &l.Spend, &start, &end, &l.LatencyMS, &l.Status, &l.CacheHit, jsonCol{&l.Metadata},
+		jsonCol{&l.RequestTags})
+	l.StartTime, l.EndTime = start.val(), end.val()
+	return l, err
+}
+
+// InsertSpendLogs writes a batch of ledger rows in one transaction and
+// returns how many were new. A row whose request id is already stored is
+// skipped, so delivering the same batch again changes nothing. Each new
+// row's spend is added, in the same transaction, to its key's, team's,
+// user's and customer's spend (a customer row is created on first spend).
+// Keys, teams and users that do not exist are left alone; the ledger row is
+// kept regardless.
+func (s *Store) InsertSpendLogs(ctx context.Context, logs []SpendLog) (int, error) {
+	if len(logs) == 0 {
+		return 0, nil
+	}
+	// A fixed order of row locks keeps concurrent batches on PostgreSQL
+	// from deadlocking on each other.
+	sorted := append([]SpendLog(nil), logs...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].RequestID < sorted[j].RequestID })
+	for _, l := range sorted {
+		if l.RequestID == "" {
+			return 0, errors.New("store: spend log without request_id")
+		}
+	}
+	insert := "INSERT INTO spend_logs (" + spendCols + ") VALUES (" + placeholders(23) + ") ON CONFLICT (request_id) DO NOTHING"
+	var added int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		added = 0
+		keys, teams, users, customers := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
+		for _, l := range sorted {
+			start, end := l.StartTime, l.EndTime
+			if end.IsZero() {
+				end = start
+			}
+			a := &args{d: s.d}
+			a.v(l.RequestID).v(l.APIKey).v(l.KeyAlias).v(l.TeamID).v(l.UserID).v(l.EndUser).v(l.ModelGroup).
+				v(l.Model).v(l.DeploymentID).v(l.Provider).v(l.CallType).v(l.PromptTokens).v(l.CompletionTokens).
+				v(l.TotalTokens).v(l.CachedTokens).v(l.Spend).v(s.d.timeArg(start)).v(s.d.timeArg(end)).
+				v(l.LatencyMS).v(l.Status).v(l.CacheHit).j(l.Metadata, "{}").j(l.RequestTags, "[]")
+			if a.err != nil {
+				return a.err
+			}
+			res, err := s.exec(ctx, tx, insert, a.vals...)
+			if err != nil {
+				return fmt.Errorf("store: insert spend log: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				continue
+			}
+			added++
+			if l.Spend == 0 {
+				continue
+			}
+			addTo(keys, l.APIKey, l.Spend)
+			addTo(teams, l.TeamID, l.Spend)
+			addTo(users, l.UserID, l.Spend)
+			addTo(customers, l.EndUser, l.Spend)
+		}
+		for _, t := range []struct {
+			table, col string
+			m          map[string]float64
+		}{{"keys", "token", keys}, {"teams", "team_id", teams}, {"users", "user_id", users}} {
+			for _, id := range sortedKeys(t.m) {
+				if _, err := s.exec(ctx, tx, "UPDATE "+t.table+" SET spend = spend + ? WHERE "+t.col+" = ?", t.m[id], id); err != nil {
+					return fmt.Errorf("store: add spend to %s: %w", t.table, err)
+				}
+			}
+		}
+		now := s.d.timeArg(s.now())
+		for _, id := range sortedKeys(customers) {
+			if _, err := s.exec(ctx, tx, "INSERT INTO customers (user_id, spend, metadata, created_at, updated_at) VALUES (?, ?, '{}', ?, ?) "+
+				"ON CONFLICT (user_id) DO UPDATE SET spend = customers.spend + excluded.spend",
+				id, customers[id], now, now); err != nil {
+				return fmt.Errorf("store: add spend to customers: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return added, nil
+}
+
+func addTo(m map[string]float64, id string, v float64) {
+	if id != "" {
+		m[id] += v
+	}
+}
+
+func sortedKeys(m map[string]float64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Store) spendWhere(f SpendFilter) *where {
+	w := &where{}
+	if !f.Start.IsZero() {
+		w.add("start_time >= ?", s.d.timeArg(f.Start))
+	}
+	if !f.End.IsZero() {
+		w.add("start_time < ?", s.d.timeArg(f.End))
+	}
+	if f.APIKey != "" {
+		w.add("api_key = ?", f.APIKey)
+	}
+	if f.UserID != "" {
+		w.add("user_id = ?", f.UserID)
+	}
+	if f.TeamID != "" {
+		w.add("team_id = ?", f.TeamID)
+	}
+	if f.Model != "" {
+		w.add("(model_group = ? OR model = ?)", f.Model, f.Model)
+	}
+	return w
+}
+
+// SpendLogs returns the ledger rows matching f, newest first (ties by request id).
+func (s *Store) SpendLogs(ctx context.Context, f SpendFilter) ([]SpendLog, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	w := s.spendWhere(f)
+	return list(ctx, s, scanSpendLog, "SELECT "+spendCols+" FROM spend_logs"+w.String()+
+		" ORDER BY start_time DESC, request_id LIMIT ?", append(w.vals, limit)...)
+}
+
+// GlobalSpend returns the total spend of the rows matching f.
+func (s *Store) GlobalSpend(ctx context.Context, f SpendFilter) (float64, error) {
+	w := s.spendWhere(f)
+	var total sql.Null[float64]
+	err := s.queryRow(ctx, s.r, "SELECT SUM(spend) FROM spend_logs"+w.String(), w.vals...).Scan(&total)
+	return total.V, err
+}
+
+const groupAggs = "SUM(spend), COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens)"
+
+func (s *Store) spendBy(ctx context.Context, col string, f SpendFilter) ([]SpendGroup, error) {
+	w := s.spendWhere(f)
+	q := "SELECT " + col + ", " + groupAggs + " FROM spend_logs" + w.String() + " GROUP BY " + col +
+		" ORDER BY SUM(spend) DESC, " + col
+	vals := w.vals
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		vals = append(vals, f.Limit)
+	}
+	return list(ctx, s, func(r rowScanner) (SpendGroup, error) {
+		var g SpendGroup
+		err := r.Scan(&g.Name, &g.Spend, &g.Requests, &g.PromptTokens, &g.CompletionTokens, &g.TotalTokens)
+		return g, err
+	}, q, vals...)
+}
+
+// SpendByKey returns spend per api key (hash), highest first.
+func (s *Store) SpendByKey(ctx context.Context, f SpendFilter) ([]SpendGroup, error) {
+	return s.spendBy(ctx, "api_key", f)
+}
+
+// SpendByTeam returns spend per team, highest first ("" groups rows without a team).
+func (s *Store) SpendByTeam(ctx context.Context, f SpendFilter) ([]SpendGroup, error) {
+	return s.spendBy(ctx, "team_id", f)
+}
+
+// SpendByModel returns spend per model group, highest first.
+func (s *Store) SpendByModel(ctx context.Context, f SpendFilter) ([]SpendGroup, error) {
+	return s.spendBy(ctx, "model_group", f)
+}
+
+// SpendReport returns spend per UTC day and team or key, ordered by day then group.
+func (s *Store) SpendReport(ctx context.Context, f SpendFilter, by ReportGroup) ([]ReportRow, error) {
+	var col string
+	switch by {
+	case ByTeam:
+		col = "team_id"
+	case ByKey:
+		col = "api_key"
+	default:
+		return nil, fmt.Errorf("store: unknown report grouping %q (want %q or %q)", by, ByTeam, ByKey)
+	}
+	w := s.spendWhere(f)
+	day := s.d.dayExpr("start_time")
+	q := "SELECT " + day + ", " + col + ", " + groupAggs + " FROM spend_logs" + w.String() +
+		" GROUP BY " + day + ", " + col + " ORDER BY 1, 2"
+	vals := w.vals
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		vals = append(vals, f.Limit)
+	}
+	return list(ctx, s, func(r rowScanner) (ReportRow, error) {
+		var row ReportRow
+		err := r.Scan(&row.Day, &row.Name, &row.Spend, &row.Requests, &row.PromptTokens, &row.CompletionTokens, &row.TotalTokens)
+		return row, err
+	}, q, vals...)
+}
+
+// ResetBudgets zeroes the spend of every key, team, user and customer whose
+// budget_reset_at is at or before now and schedules its next reset from
+// budget_duration (counted from now, so missed periods do not pile up).
+// Customers linked to a due budget (budgets table) are reset with it. It
+// runs in one transaction.
+func (s *Store) ResetBudgets(ctx context.Context, now time.Time) (ResetResult, error) {
+	var res ResetResult
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res = ResetResult{}
+		for _, t := range []struct {
+			table, col string
+			n          *int64
+		}{{"keys", "token", &res.Keys}, {"teams", "team_id", &res.Teams}, {"users", "user_id", &res.Users},
+			{"customers", "user_id", &res.Customers}, {"budgets", "budget_id", &res.Budgets}} {
+			due, err := s.dueResets(ctx, tx, t.table, t.col, now)
+			if err != nil {
+				return err
+			}
+			for _, d := range due {
+				next, err := NextReset(d.duration, now)
+				if err != nil {
+					s.log.Warn("store: invalid budget_duration; budget not reset", "table", t.table, "duration", d.duration)
+					continue
+				}
+				upd := "UPDATE " + t.table + " SET spend = 0, budget_reset_at = ?, updated_at = ? WHERE " + t.col + " = ?"
+				if t.table == "budgets" {
+					upd = "UPDATE budgets SET budget_reset_at = ?, updated_at = ? WHERE budget_id = ?"
+				}
+				if _, err := s.exec(ctx, tx, upd, optTime(s.d, next), s.d.timeArg(now), d.id); err != nil {
+					return fmt.Errorf("store: reset %s: %w", t.table, err)
+				}
+				if t.table == "budgets" {
+					if _, err := s.exec(ctx, tx, "UPDATE customers SET spend = 0, updated_at = ? WHERE budget_id = ?", s.d.timeArg(now), d.id); err != nil {
+						return fmt.Errorf("store: reset customers of budget: %w", err)
+					}
+				}
+				*t.n++
+			}
+		}
+		return nil
+	})
+	return res, err
+}
+
+type dueReset struct{ id, duration string }
+
+func (s *Store) dueResets(ctx context.Context, tx *sql.Tx, table, col string, now time.Time) ([]dueReset, error) {
+	rows, err := s.query(ctx, tx, "SELECT "+col+", budget_duration FROM "+table+
+		" WHERE budget_reset_at IS NOT NULL AND budget_reset_at <= ? AND budget_duration IS NOT NULL ORDER BY "+col,
+		s.d.timeArg(now))
+	if err != nil {
+		return nil, fmt.Errorf("store: find due budgets in %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []dueReset
+	for rows.Next() {
+		var d dueReset
+		if err := rows.Scan(&d.id, &d.duration); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

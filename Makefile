@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 PORT    ?= 4000
 CONFIG  ?= examples/config.yaml
 
-.PHONY: all build run test test-go node-deps lint vet fmt-check fmt bench bench-go tidy clean
+.PHONY: all build run test test-go test-examples node-deps lint vet fmt-check fmt bench bench-go tidy clean plugins
 
 all: build
 
@@ -17,10 +17,14 @@ build:
 run: build
 	./bin/gateway --config $(CONFIG) --port $(PORT)
 
-test: lint node-deps test-go
+test: lint node-deps test-go test-examples
 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The example plugins in modules of their own (./... above stops at a nested go.mod).
+test-examples:
+	cd examples/plugins/acme-provider && $(GO) test -race -count=1 ./...
 
 # The openai npm package for e2e/node (the Go test running it skips without Node.js, except under CI=true).
 node-deps:
@@ -31,6 +35,9 @@ lint: vet fmt-check
 
 vet:
 	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/wasmguest/ ./plugins/build/wasm/ ./e2e/testdata/faultyplugin/ \
+		./examples/plugins/wasm-provider/cmd/tgi-wasm/ ./examples/plugins/route-cheapest/cmd/route-cheapest/
+	cd examples/plugins/acme-provider && $(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -52,8 +59,38 @@ bench-go:
 bench-load:
 	$(GO) run ./bench/cmd/harness $(BENCH_FLAGS)
 
+# The first-party plugins built out of process: one go-plugin binary and one WASM module, each serving the
+# OpenAI translator (provider), simple-shuffle (router) and eventlog (callback); and the example plugins of
+# examples/plugins (see docs/plugins.md), which their config.yaml files load from bin/plugins/.
+plugins:
+	$(GO) build -trimpath -o bin/plugins/firstparty ./plugins/build/goplugin
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o bin/plugins/firstparty.wasm ./plugins/build/wasm
+	$(GO) build -trimpath -o bin/plugins/jsonl-callback ./examples/plugins/jsonl-callback/cmd/jsonl-plugin
+	$(GO) build -trimpath -o bin/plugins/route-cheapest ./examples/plugins/route-cheapest/cmd/route-cheapest
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o bin/plugins/route-cheapest.wasm ./examples/plugins/route-cheapest/cmd/route-cheapest
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o bin/plugins/tgi.wasm ./examples/plugins/wasm-provider/cmd/tgi-wasm
+	cd examples/plugins/acme-provider && $(GO) build -trimpath -o ../../../bin/plugins/acme-plugin ./cmd/acme-plugin
+	sha256sum bin/plugins/firstparty bin/plugins/firstparty.wasm bin/plugins/jsonl-callback bin/plugins/route-cheapest \
+		bin/plugins/route-cheapest.wasm bin/plugins/tgi.wasm bin/plugins/acme-plugin
+
+# The acme-provider example is a module of its own built against this one (a replace): tidy it too, so that its
+# go.mod and go.sum follow this module's dependencies.
 tidy:
 	$(GO) mod tidy
+	cd examples/plugins/acme-provider && $(GO) mod tidy
 
 clean:
 	rm -rf bin
+
+# docs/providers.md is generated from the providers' declared capabilities; TestProvidersDoc fails when it is stale.
+.PHONY: docs
+docs:
+	$(GO) test ./plugins/all -run TestProvidersDoc -count=1 -update
+
+# core/catalog/catalog.json (model prices and context windows) is generated from the pydantic/genai-prices price
+# list (MIT); `make catalog PRICES=path/to/prices.json` regenerates it from a newer copy. See cmd/catalog-gen.
+PRICES ?= ../shared/reference/prices.json
+
+.PHONY: catalog
+catalog:
+	$(GO) run ./cmd/catalog-gen -in $(PRICES) -out core/catalog/catalog.json

@@ -115,6 +115,9 @@ type RouterSettings struct {
 	RedisPort              int                 `koanf:"redis_port"`
 	RedisPassword          string              `koanf:"redis_password"`
 	RedisURL               string              `koanf:"redis_url"`
+	// RedisKeyPrefix starts the router's keys in Redis (default "switchyard:router:"); gateways sharing state
+	// use the same prefix.
+	RedisKeyPrefix string `koanf:"redis_key_prefix"`
 
 	Extra map[string]any `koanf:",remain"`
 }
@@ -188,19 +191,21 @@ type GeneralSettings struct {
 	MaxRequestSizeMB          float64 `koanf:"max_request_size_mb"`
 	MaxResponseSizeMB         float64 `koanf:"max_response_size_mb"`
 	// RequestTimeout caps a whole request, in seconds (0: none beyond the upstream timeouts).
-	RequestTimeout                float64 `koanf:"request_timeout"`
-	BackgroundHealthChecks        bool    `koanf:"background_health_checks"`
-	HealthCheckInterval           float64 `koanf:"health_check_interval"`
-	Alerting                      List    `koanf:"alerting"`
-	AlertingThreshold             float64 `koanf:"alerting_threshold"`
-	AlertTypes                    List    `koanf:"alert_types"`
-	DisableSpendLogs              bool    `koanf:"disable_spend_logs"`
-	RequireAuthForMetricsEndpoint bool    `koanf:"require_auth_for_metrics_endpoint"`
-	ShutdownTimeout               float64 `koanf:"shutdown_timeout"`
-	DatabaseConnectionPoolLimit   int     `koanf:"database_connection_pool_limit"`
-	AllowClientSideCredentials    bool    `koanf:"allow_client_side_credentials"`
-	AllowedRoutes                 List    `koanf:"allowed_routes"`
-	PublicRoutes                  List    `koanf:"public_routes"`
+	RequestTimeout         float64 `koanf:"request_timeout"`
+	BackgroundHealthChecks bool    `koanf:"background_health_checks"`
+	HealthCheckInterval    float64 `koanf:"health_check_interval"`
+	Alerting               List    `koanf:"alerting"`
+	AlertingThreshold      float64 `koanf:"alerting_threshold"`
+	AlertTypes             List    `koanf:"alert_types"`
+	// AlertingArgs tunes alerts (minor_outage_alert_threshold: failures in a row that make an outage).
+	AlertingArgs                  map[string]any `koanf:"alerting_args"`
+	DisableSpendLogs              bool           `koanf:"disable_spend_logs"`
+	RequireAuthForMetricsEndpoint bool           `koanf:"require_auth_for_metrics_endpoint"`
+	ShutdownTimeout               float64        `koanf:"shutdown_timeout"`
+	DatabaseConnectionPoolLimit   int            `koanf:"database_connection_pool_limit"`
+	AllowClientSideCredentials    bool           `koanf:"allow_client_side_credentials"`
+	AllowedRoutes                 List           `koanf:"allowed_routes"`
+	PublicRoutes                  List           `koanf:"public_routes"`
 
 	Extra map[string]any `koanf:",remain"`
 }
@@ -218,6 +223,15 @@ type Plugin struct {
 	SHA256 string `koanf:"sha256"`
 	// Config is passed to the plugin.
 	Config map[string]any `koanf:"config"`
+	// Timeout bounds each call into an exec or wasm plugin, in seconds (default 30). A provider's own upstream
+	// call is bounded by the request's timeout instead.
+	Timeout float64 `koanf:"timeout"`
+	// PoolSize is the most instances of a wasm module run at once (default: twice the CPU count).
+	PoolSize int `koanf:"pool_size"`
+	// MaxMemoryMB caps a wasm instance's memory (default 64).
+	MaxMemoryMB int `koanf:"max_memory_mb"`
+	// CacheDir keeps compiled wasm modules across restarts (default: compiled in memory at every start).
+	CacheDir string `koanf:"cache_dir"`
 
 	Extra map[string]any `koanf:",remain"`
 }

@@ -127,6 +127,19 @@ func (l *Loaded) validate(unset map[string]string) error {
 		default:
 			p.add(path+".source", fmt.Sprintf("%q is not builtin, exec:<path> or wasm:<path>", pl.Source))
 		}
+		p.nonNegative(path+".timeout", pl.Timeout)
+		p.nonNegative(path+".pool_size", float64(pl.PoolSize))
+		p.nonNegative(path+".max_memory_mb", float64(pl.MaxMemoryMB))
+		if kind != "wasm" {
+			for _, f := range []struct {
+				key string
+				set bool
+			}{{"pool_size", pl.PoolSize != 0}, {"max_memory_mb", pl.MaxMemoryMB != 0}, {"cache_dir", pl.CacheDir != ""}} {
+				if f.set {
+					p.add(path+"."+f.key, "only applies to wasm: plugins")
+				}
+			}
+		}
 		if pl.SHA256 != "" && !sha256Hex.MatchString(pl.SHA256) {
 			p.add(path+".sha256", "must be 64 hexadecimal digits")
 		}

@@ -53,12 +53,19 @@ func start(t *testing.T, cfg string, fo ...fakeupstream.Options) *env {
 	if len(fo) > 0 {
 		opts = fo[0]
 	}
-	e := &env{t: t, fake: fakeupstream.New(opts)}
-	srv := httptest.NewServer(e.fake)
+	fake := fakeupstream.New(opts)
+	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	e.fakeURL = srv.URL
+	e := startGateway(t, strings.NewReplacer("{{FAKE}}", srv.URL, "{{KEY}}", opts.Key).Replace(cfg))
+	e.fake, e.fakeURL = fake, srv.URL
+	return e
+}
 
-	cfg = strings.NewReplacer("{{FAKE}}", srv.URL, "{{KEY}}", opts.Key).Replace(cfg)
+// startGateway runs a gateway for cfg alone, for tests that bring their own upstreams (the provider scenario
+// matrix, native providers' fakes); the returned env has no fakeupstream (fake is nil).
+func startGateway(t *testing.T, cfg string) *env {
+	t.Helper()
+	e := &env{t: t}
 	loaded, err := config.Parse([]byte(cfg), config.Options{Environ: []string{},
 		LookupEnv: func(string) (string, bool) { return "", false }})
 	if err != nil {

@@ -34,12 +34,10 @@ func (s *Stage) After(c *pipeline.Call) {
 	for _, o := range s.observers {
 		o(c)
 	}
-	level := slog.LevelDebug
-	switch {
-	case c.Status >= 500:
+	// One line per request at info (warn for server errors), as operators expect from a gateway's access log.
+	level := slog.LevelInfo
+	if c.Status >= 500 {
 		level = slog.LevelWarn
-	case c.Status >= 400:
-		level = slog.LevelInfo
 	}
 	ctx := context.Background()
 	if !s.log.Enabled(ctx, level) {
@@ -69,6 +67,9 @@ func (s *Stage) After(c *pipeline.Call) {
 	if c.Usage != nil {
 		attrs = append(attrs, slog.Int("prompt_tokens", c.Usage.PromptTokens),
 			slog.Int("completion_tokens", c.Usage.CompletionTokens))
+		if cost := Cost(c); cost > 0 {
+			attrs = append(attrs, slog.Float64("cost", cost))
+		}
 	}
 	if c.Principal != nil && c.Principal.KeyAlias != "" {
 		attrs = append(attrs, slog.String("key_alias", c.Principal.KeyAlias))
@@ -80,4 +81,22 @@ func (s *Stage) After(c *pipeline.Call) {
 			slog.String("error_class", c.Err.Kind.String()))
 	}
 	s.log.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// Cost is the call's cost in USD at its deployment's per-token prices (configured, or from the catalogue); 0 for
+// cache hits and failures. The spend ledger prices usage in full (cached tokens, tiers); this is the access
+// log's and the metrics' estimate.
+func Cost(c *pipeline.Call) float64 {
+	d, u := c.Deployment, c.Usage
+	if d == nil || u == nil || c.Err != nil || c.CacheHit {
+		return 0
+	}
+	cost := 0.0
+	if d.InputCostPerToken != nil {
+		cost += float64(u.PromptTokens) * *d.InputCostPerToken
+	}
+	if d.OutputCostPerToken != nil {
+		cost += float64(u.CompletionTokens) * *d.OutputCostPerToken
+	}
+	return cost
 }

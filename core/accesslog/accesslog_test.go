@@ -50,9 +50,9 @@ func TestLevelByStatus(t *testing.T) {
 		status int
 		level  slog.Level
 	}{
-		{200, slog.LevelDebug},
-		{0, slog.LevelDebug},
-		{399, slog.LevelDebug},
+		{200, slog.LevelInfo},
+		{0, slog.LevelInfo},
+		{399, slog.LevelInfo},
 		{400, slog.LevelInfo},
 		{429, slog.LevelInfo},
 		{499, slog.LevelInfo},
@@ -70,13 +70,13 @@ func TestLevelByStatus(t *testing.T) {
 
 func TestDisabledLevelsWriteNothingButObserversRun(t *testing.T) {
 	t.Parallel()
-	rec := &recorder{min: slog.LevelInfo}
+	rec := &recorder{min: slog.LevelWarn}
 	seen := 0
 	s := New(slog.New(rec), func(*pipeline.Call) { seen++ })
 	s.After(&pipeline.Call{Status: 200})
-	s.After(&pipeline.Call{Status: 404})
-	if len(rec.lines) != 1 || rec.levels[0] != slog.LevelInfo {
-		t.Fatalf("lines %q: a successful call is debug and must not be written at info", rec.lines)
+	s.After(&pipeline.Call{Status: 503})
+	if len(rec.lines) != 1 || rec.levels[0] != slog.LevelWarn {
+		t.Fatalf("lines %q: a successful call is info and must not be written at warn", rec.lines)
 	}
 	if seen != 2 {
 		t.Fatalf("observers saw %d calls, want 2 (observers see every call whatever the log level)", seen)

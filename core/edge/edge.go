@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"github.com/switchyard/gateway/core/pipeline"
 	"github.com/switchyard/gateway/core/router"
@@ -48,6 +50,12 @@ type Config struct {
 	RequestTimeout time.Duration
 	Logger         *slog.Logger
 	Version        string
+	// Health, when set, answers GET /health (behind the keys) with every deployment's health.
+	Health func(ctx context.Context) any
+	// Metrics, when set, is served at GET /metrics; MetricsAuth requires a valid key for it
+	// (general_settings.require_auth_for_metrics_endpoint).
+	Metrics     http.Handler
+	MetricsAuth bool
 }
 
 // Server is the HTTP front of the gateway.
@@ -148,6 +156,7 @@ func (s *Server) routes() {
 		a.Post(prefix+"/chat/completions", s.handle(pipeline.CallChat))
 		a.Post(prefix+"/completions", s.handle(pipeline.CallCompletion))
 		a.Post(prefix+"/embeddings", s.handle(pipeline.CallEmbedding))
+		a.Post(prefix+"/rerank", s.handle(pipeline.CallRerank))
 		a.Get(prefix+"/models", s.listModels)
 		a.Get(prefix+"/models/+", s.getModel)
 	}
@@ -156,7 +165,26 @@ func (s *Server) routes() {
 	a.Post("/openai/deployments/:model/completions", s.handle(pipeline.CallCompletion))
 	a.Post("/openai/deployments/:model/embeddings", s.handle(pipeline.CallEmbedding))
 	a.Post("/engines/:model/chat/completions", s.handle(pipeline.CallChat))
+	// Cohere's v2 clients (and LiteLLM) rerank at /v2/rerank; the request and answer are the same.
+	a.Post("/v2/rerank", s.handle(pipeline.CallRerank))
 
+	if s.cfg.Metrics != nil {
+		metrics := adaptor.HTTPHandler(s.cfg.Metrics)
+		a.Get("/metrics", func(c *fiber.Ctx) error {
+			if s.cfg.MetricsAuth && s.authorize(c) != nil {
+				return nil
+			}
+			return metrics(c)
+		})
+	}
+	if s.cfg.Health != nil {
+		a.Get("/health", func(c *fiber.Ctx) error {
+			if s.authorize(c) != nil {
+				return nil
+			}
+			return c.JSON(s.cfg.Health(s.base))
+		})
+	}
 	a.Get("/health/liveliness", s.liveliness)
 	a.Get("/health/liveness", s.liveliness)
 	a.Get("/health/readiness", s.readiness)

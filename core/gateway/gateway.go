@@ -4,25 +4,37 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/switchyard/gateway/config"
 	"github.com/switchyard/gateway/core/accesslog"
+	"github.com/switchyard/gateway/core/alerts"
 	"github.com/switchyard/gateway/core/auth"
+	"github.com/switchyard/gateway/core/cache"
+	"github.com/switchyard/gateway/core/callbacks"
+	"github.com/switchyard/gateway/core/catalog"
 	"github.com/switchyard/gateway/core/edge"
+	"github.com/switchyard/gateway/core/health"
 	"github.com/switchyard/gateway/core/limits"
+	"github.com/switchyard/gateway/core/metrics"
 	"github.com/switchyard/gateway/core/pipeline"
+	"github.com/switchyard/gateway/core/pluginhost"
 	"github.com/switchyard/gateway/core/router"
+	"github.com/switchyard/gateway/core/tokens"
 	"github.com/switchyard/gateway/core/upstream"
 	"github.com/switchyard/gateway/sdk"
 )
@@ -34,11 +46,20 @@ type Options struct {
 	Version string
 	// Transport replaces the upstream HTTP transport (tests).
 	Transport http.RoundTripper
+	// ImageFetch configures fetching image URLs for providers that want image bytes (tests set AllowLoopback
+	// to serve images from a local server).
+	ImageFetch upstream.ImageFetchOptions
 	// Observers receive every finished call (metrics, ledger, callbacks).
 	Observers []accesslog.Observer
 	// ReadTimeout bounds reading a request's headers and body (default 60 s): a client that sends too slowly
 	// is disconnected rather than holding a connection.
 	ReadTimeout time.Duration
+	// Modules adds plugin modules to those of the registry (library mode, the plugintest kit); they take
+	// precedence over registered modules of the same ID.
+	Modules []sdk.ModuleInfo
+	// LookupEnv reads the environment for settings LiteLLM takes from it (REDIS_HOST, REDIS_PORT, REDIS_PASSWORD,
+	// REDIS_URL for a Redis cache); nil means os.LookupEnv.
+	LookupEnv func(name string) (string, bool)
 }
 
 // DefaultNumRetries is the number of retries when the configuration gives none.
@@ -54,9 +75,21 @@ type Gateway struct {
 	edge     *edge.Server
 	auth     *auth.Stage
 	limits   *limits.Stage
+	// cache is the response cache stage (nil when litellm_settings.cache is off).
+	cache *cache.Stage
+	// callbacks delivers events to success and failure callbacks (nil when none is configured).
+	callbacks *callbacks.Dispatcher
+	// metrics are served at /metrics.
+	metrics *metrics.Metrics
+	// alerts raises general_settings.alerting's alerts (nil when alerting is off).
+	alerts *alerts.Alerter
 	// modules holds provisioned plugin instances by id; wildcard routes add to it while serving.
 	mu      sync.Mutex
 	modules map[string]sdk.Module
+	// extra are the modules of Options.Modules, by ID.
+	extra map[string]sdk.ModuleInfo
+	// closers release what the gateway opened besides plugins (the router's Redis connections).
+	closers []func() error
 	// Warnings are problems that do not stop the gateway, each to be logged once.
 	Warnings []string
 }
@@ -70,10 +103,14 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		o.Logger = slog.Default()
 	}
 	cfg := o.Config
-	g := &Gateway{cfg: cfg, log: o.Logger, modules: map[string]sdk.Module{}}
+	g := &Gateway{cfg: cfg, log: o.Logger, modules: map[string]sdk.Module{}, extra: map[string]sdk.ModuleInfo{}}
+	for _, m := range o.Modules {
+		g.extra[m.ID] = m
+	}
 	g.client = upstream.NewClient(upstream.Options{
 		MaxResponseBytes: int64(cfg.GeneralSettings.MaxResponseSizeMB * (1 << 20)),
 		Transport:        o.Transport,
+		Images:           o.ImageFetch,
 	})
 	if err := g.checkPlugins(); err != nil {
 		return nil, err
@@ -84,6 +121,7 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		g.cleanup()
 		return nil, err
 	}
+	g.alerts = g.buildAlerts(o.LookupEnv) // before the router: its cooldowns are alerts
 	settings, err := g.routerSettings(ctx)
 	if err != nil {
 		g.cleanup()
@@ -97,15 +135,52 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 			"authentication")
 	}
 	g.limits = limits.New(max(cfg.GeneralSettings.MaxParallelRequests, cfg.GeneralSettings.GlobalMaxParallelRequests))
-	g.pipeline = pipeline.New(
-		accesslog.New(o.Logger, o.Observers...),
-		g.auth,
-		pipeline.DecodeStage{},
-		g.limits,
-		g.router.RouteStage(),
-		g.router.CallStage(),
-	)
-	g.warnCallbacks()
+	observers := o.Observers
+	if g.callbacks, err = g.buildCallbacks(ctx); err != nil {
+		g.cleanup()
+		return nil, err
+	}
+	if g.callbacks != nil {
+		observers = append(append([]accesslog.Observer(nil), observers...), g.callbacks.Observe)
+	}
+	if g.alerts != nil {
+		observers = append(append([]accesslog.Observer(nil), observers...), g.alerts.Observe)
+	}
+	if g.cache, err = g.buildCache(o.LookupEnv); err != nil {
+		g.cleanup()
+		return nil, err
+	}
+	g.metrics = metrics.New()
+	g.metrics.RouterStatus(g.router)
+	if g.cache != nil {
+		if r, ok := g.cache.Store().(*cache.Redis); ok {
+			g.metrics.GaugeFunc("litellm_cache_redis_degraded", "1 while the cache's Redis is unreachable (every lookup misses).",
+				func() float64 {
+					if r.Degraded() {
+						return 1
+					}
+					return 0
+				})
+			g.metrics.CounterFunc("litellm_cache_redis_outages_total", "Times the cache's Redis became unreachable.",
+				func() float64 { return float64(r.Outages()) })
+		}
+	}
+	if d := g.callbacks; d != nil {
+		g.metrics.CounterFunc("litellm_callback_delivered_total", "Events delivered to callbacks.",
+			func() float64 { return float64(d.Delivered.Load()) })
+		g.metrics.CounterFunc("litellm_callback_dropped_total",
+			"Events callbacks did not get: the queue was full or every retry failed.",
+			func() float64 { return float64(d.Dropped.Load()) })
+	}
+	stages := []pipeline.Stage{accesslog.New(o.Logger, observers...), g.metrics.Stage(), g.auth, pipeline.DecodeStage{}}
+	if g.alerts != nil {
+		stages = append(stages, g.alerts.Stage()) // hanging requests; after decode, which names the model
+	}
+	stages = append(stages, g.limits)
+	if g.cache != nil {
+		stages = append(stages, g.cache)
+	}
+	g.pipeline = pipeline.New(append(stages, g.router.RouteStage(), g.router.CallStage())...)
 	g.Warnings = append(g.Warnings, notYetActedOn(cfg)...)
 
 	bodyLimit := 10 << 20
@@ -125,6 +200,10 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		ReadTimeout:    o.ReadTimeout,
 		Logger:         o.Logger,
 		Version:        o.Version,
+		Health:         g.healthFunc(),
+		Readiness:      g.readiness,
+		Metrics:        g.metrics.Handler(),
+		MetricsAuth:    cfg.GeneralSettings.RequireAuthForMetricsEndpoint,
 	})
 	return g, nil
 }
@@ -147,12 +226,22 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if g.edge != nil {
 		err = g.edge.Shutdown(ctx)
 	}
+	if g.callbacks != nil {
+		g.callbacks.Close(ctx)
+	}
 	g.cleanup()
 	return err
 }
 
 // Close releases the plugins and connections of a gateway that never served HTTP (library mode).
-func (g *Gateway) Close() { g.cleanup() }
+func (g *Gateway) Close() {
+	if g.callbacks != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		g.callbacks.Close(ctx)
+	}
+	g.cleanup()
+}
 
 func (g *Gateway) cleanup() {
 	g.mu.Lock()
@@ -165,6 +254,10 @@ func (g *Gateway) cleanup() {
 		}
 	}
 	g.modules = map[string]sdk.Module{}
+	for _, c := range g.closers {
+		_ = c()
+	}
+	g.closers = nil
 	g.client.CloseIdle()
 }
 
@@ -173,12 +266,23 @@ func (g *Gateway) checkPlugins() error {
 	var problems []string
 	for i, p := range g.cfg.Plugins {
 		path := fmt.Sprintf("plugins[%d]", i)
-		kind, _ := p.SourceKind()
-		if kind != config.SourceBuiltin {
+		kind, file := p.SourceKind()
+		switch kind {
+		case config.SourceExec, config.SourceWASM:
+			if _, err := pluginhost.CheckFile(file, p.SHA256); err != nil {
+				key := ".source"
+				if p.SHA256 != "" && !os.IsNotExist(err) {
+					key = ".sha256"
+				}
+				problems = append(problems, fmt.Sprintf("%s%s: %v", path, key, err))
+			}
+			continue
+		case config.SourceBuiltin:
+		default:
 			problems = append(problems, fmt.Sprintf("%s.source: %s plugins cannot be loaded by this build", path, kind))
 			continue
 		}
-		if _, ok := sdk.LookupModule(moduleID(p.Kind, p.Name)); !ok {
+		if _, ok := g.lookup(moduleID(p.Kind, p.Name)); !ok {
 			problems = append(problems, fmt.Sprintf("%s.name: there is no built-in %s plugin %q (built in: %s)",
 				path, p.Kind, p.Name, strings.Join(moduleNames(registryKind(p.Kind)), ", ")))
 		}
@@ -210,12 +314,65 @@ func moduleNames(kind string) []string {
 
 // pluginConfig returns the config map the plugins section gives a built-in module.
 func (g *Gateway) pluginConfig(kind, name string) map[string]any {
-	for _, p := range g.cfg.Plugins {
+	if p := g.declared(kind, name); p != nil && p.Config != nil {
+		return p.Config
+	}
+	// LiteLLM configures its strategies with router_settings.routing_strategy_args.
+	if rs := g.cfg.RouterSettings; kind == "router" && name == rs.RoutingStrategy && len(rs.RoutingStrategyArgs) > 0 {
+		return rs.RoutingStrategyArgs
+	}
+	return nil
+}
+
+// declared returns the plugins entry of a plugin, or nil.
+func (g *Gateway) declared(kind, name string) *config.Plugin {
+	for i, p := range g.cfg.Plugins {
 		if p.Kind == kind && p.Name == name {
-			return p.Config
+			return &g.cfg.Plugins[i]
 		}
 	}
 	return nil
+}
+
+// external returns the plugins entry of a plugin loaded from outside the binary (exec: or wasm:), or nil.
+func (g *Gateway) external(kind, name string) *config.Plugin {
+	if p := g.declared(kind, name); p != nil {
+		if k, _ := p.SourceKind(); k != config.SourceBuiltin {
+			return p
+		}
+	}
+	return nil
+}
+
+// hasModule reports whether a plugin is available: built in, or declared as exec: or wasm:.
+func (g *Gateway) hasModule(kind, name string) bool {
+	if g.external(kind, name) != nil {
+		return true
+	}
+	_, ok := g.lookup(moduleID(kind, name))
+	return ok
+}
+
+// lookup finds a module of Options.Modules or the registry.
+func (g *Gateway) lookup(id string) (sdk.ModuleInfo, bool) {
+	if m, ok := g.extra[id]; ok {
+		return m, true
+	}
+	return sdk.LookupModule(id)
+}
+
+func (g *Gateway) hasProvider(name string) bool { return g.hasModule("provider", name) }
+
+// loadExternal loads an exec: or wasm: plugin.
+func (g *Gateway) loadExternal(ctx context.Context, p *config.Plugin) (sdk.Module, error) {
+	kind, file := p.SourceKind()
+	spec := pluginhost.Spec{Name: p.Name, Kind: p.Kind, Path: file, SHA256: p.SHA256, Config: p.Config,
+		Timeout: seconds(p.Timeout), PoolSize: p.PoolSize, MaxMemoryMB: p.MaxMemoryMB, CacheDir: p.CacheDir,
+		Logger: g.log.With("plugin", moduleID(p.Kind, p.Name))}
+	if kind == config.SourceWASM {
+		return pluginhost.LoadWASM(ctx, spec, g.client.NewBackend)
+	}
+	return pluginhost.LoadExec(spec, g.client.NewBackend)
 }
 
 // module returns the provisioned instance of a registered module, making it on first use.
@@ -226,7 +383,15 @@ func (g *Gateway) module(ctx context.Context, kind, name string) (sdk.Module, er
 	if m, ok := g.modules[id]; ok {
 		return m, nil
 	}
-	info, ok := sdk.LookupModule(id)
+	if p := g.external(kind, name); p != nil {
+		m, err := g.loadExternal(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", id, err)
+		}
+		g.modules[id] = m
+		return m, nil
+	}
+	info, ok := g.lookup(id)
 	if !ok {
 		return nil, fmt.Errorf("no module %s", id)
 	}
@@ -247,11 +412,6 @@ func (g *Gateway) module(ctx context.Context, kind, name string) (sdk.Module, er
 	}
 	g.modules[id] = m
 	return m, nil
-}
-
-func hasProvider(name string) bool {
-	_, ok := sdk.LookupModule(sdk.KindProviders + "." + name)
-	return ok
 }
 
 // buildTable makes the deployments of model_list and the routing table.
@@ -319,7 +479,7 @@ func (g *Gateway) buildTable(ctx context.Context) (*router.Table, error) {
 // deployment builds one deployment of entry serving the given litellm model name.
 func (g *Gateway) deployment(ctx context.Context, e config.ModelEntry, litellmModel, idSalt string) (*pipeline.Deployment, error) {
 	lp := e.LiteLLMParams
-	provider, model := splitModel(litellmModel, hasProvider)
+	provider, model := splitModel(litellmModel, g.hasProvider)
 	t := &sdk.Target{
 		Provider:     provider,
 		Model:        model,
@@ -356,6 +516,24 @@ func (g *Gateway) deployment(ctx context.Context, e config.ModelEntry, litellmMo
 		MockResponse:       lp.MockResponse,
 		InputCostPerToken:  firstPrice(lp.InputCostPerToken, e.ModelInfo.InputCostPerToken),
 		OutputCostPerToken: firstPrice(lp.OutputCostPerToken, e.ModelInfo.OutputCostPerToken),
+		MaxInputTokens:     e.ModelInfo.MaxInputTokens,
+	}
+	// The catalogue fills what the configuration leaves out: context window and prices (for pre-call checks
+	// and cost-based routing).
+	catalogModel := model
+	if e.ModelInfo.BaseModel != "" {
+		catalogModel = e.ModelInfo.BaseModel
+	}
+	if info, ok := catalog.Lookup(provider, catalogModel); ok {
+		if d.MaxInputTokens == 0 {
+			d.MaxInputTokens = info.MaxInputTokens
+		}
+		if d.InputCostPerToken == nil && info.InputCostPerToken > 0 {
+			d.InputCostPerToken = &info.InputCostPerToken
+		}
+		if d.OutputCostPerToken == nil && info.OutputCostPerToken > 0 {
+			d.OutputCostPerToken = &info.OutputCostPerToken
+		}
 	}
 	if lp.MaxRetries != nil {
 		d.MaxRetries = *lp.MaxRetries
@@ -365,7 +543,7 @@ func (g *Gateway) deployment(ctx context.Context, e config.ModelEntry, litellmMo
 	}
 	t.ID = d.ID
 
-	if !hasProvider(provider) {
+	if !g.hasProvider(provider) {
 		err := &sdk.Error{Kind: sdk.KindBadRequest, Code: "unsupported_provider", Provider: provider,
 			Message: fmt.Sprintf("provider %q is not available in this build of Switchyard (model %q)", provider, litellmModel)}
 		if idSalt == "" { // wildcard deployments are made per request; their provider is checked then
@@ -422,6 +600,9 @@ func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Se
 func (g *Gateway) routerSettings(ctx context.Context) (router.Settings, error) {
 	rs, ls := g.cfg.RouterSettings, g.cfg.LiteLLMSettings
 	s := router.Settings{NumRetries: DefaultNumRetries}
+	if g.alerts != nil {
+		s.OnCooldown = g.alerts.OnCooldown
+	}
 	switch {
 	case rs.NumRetries != nil:
 		s.NumRetries = *rs.NumRetries
@@ -434,18 +615,21 @@ func (g *Gateway) routerSettings(ctx context.Context) (router.Settings, error) {
 	}
 	s.StreamTimeout = seconds(rs.StreamTimeout)
 	s.RetryAfter = seconds(rs.RetryAfter)
+	if err := g.resilience(&s); err != nil {
+		return s, err
+	}
 
 	name := rs.RoutingStrategy
 	if name == "" {
 		name = "simple-shuffle"
 	}
-	if _, ok := sdk.LookupModule(sdk.KindRouting + "." + name); !ok {
+	if !g.hasModule("router", name) {
 		g.Warnings = append(g.Warnings, fmt.Sprintf("router_settings.routing_strategy: %q is not available (have: %s); "+
 			"using simple-shuffle", name, strings.Join(moduleNames(sdk.KindRouting), ", ")))
 		name = "simple-shuffle"
 	}
 	// A build without the simple-shuffle plugin still routes: the router then picks uniformly at random.
-	if _, ok := sdk.LookupModule(sdk.KindRouting + "." + name); ok {
+	if g.hasModule("router", name) {
 		m, err := g.module(ctx, "router", name)
 		if err != nil {
 			return s, fmt.Errorf("router_settings.routing_strategy: %w", err)
@@ -457,7 +641,7 @@ func (g *Gateway) routerSettings(ctx context.Context) (router.Settings, error) {
 		s.Strategy = r
 	}
 
-	if hasProvider("mock") {
+	if g.hasProvider("mock") {
 		m, err := g.module(ctx, "provider", "mock")
 		if err != nil {
 			return s, err
@@ -480,25 +664,223 @@ func (g *Gateway) routerSettings(ctx context.Context) (router.Settings, error) {
 	return s, nil
 }
 
-// warnCallbacks reports configured callbacks this build does not have.
-func (g *Gateway) warnCallbacks() {
-	ls := g.cfg.LiteLLMSettings
-	seen := map[string]bool{}
-	for _, list := range []struct {
-		key   string
-		names []string
-	}{{"success_callback", ls.SuccessCallback}, {"failure_callback", ls.FailureCallback}, {"callbacks", ls.Callbacks}} {
-		for _, name := range list.names {
-			if seen[name] {
-				continue
-			}
-			seen[name] = true
-			if _, ok := sdk.LookupModule(sdk.KindCallbacks + "." + name); !ok {
-				g.Warnings = append(g.Warnings, fmt.Sprintf("litellm_settings.%s: callback %q is not available; ignored",
-					list.key, name))
-			}
+// resilience reads the cooldown, retry policy and fallback settings (router_settings, else litellm_settings).
+func (g *Gateway) resilience(s *router.Settings) error {
+	rs, ls := g.cfg.RouterSettings, g.cfg.LiteLLMSettings
+	var problems []string
+	switch {
+	case rs.AllowedFails != nil:
+		s.AllowedFails = *rs.AllowedFails
+	case ls.AllowedFails != nil:
+		s.AllowedFails = *ls.AllowedFails
+	}
+	if s.AllowedFails == 0 && (rs.AllowedFails != nil || ls.AllowedFails != nil) {
+		s.AllowedFails = -1 // 0 configured: the first failure cools down (the router reads <= 0 as the default)
+	}
+	switch {
+	case rs.CooldownTime != nil:
+		s.CooldownTime = seconds(*rs.CooldownTime)
+	case ls.CooldownTime != nil:
+		s.CooldownTime = seconds(*ls.CooldownTime)
+	}
+	s.DisableCooldowns = rs.DisableCooldowns
+	var err error
+	if s.AllowedFailsPolicy, err = router.ParsePolicy(rs.AllowedFailsPolicy, "AllowedFails"); err != nil {
+		problems = append(problems, "router_settings.allowed_fails_policy."+err.Error())
+	}
+	if s.RetryPolicy, err = router.ParsePolicy(rs.RetryPolicy, "Retries"); err != nil {
+		problems = append(problems, "router_settings.retry_policy."+err.Error())
+	}
+	for _, k := range []string{"BadRequestErrorRetries", "ContentPolicyViolationErrorRetries", "ContextWindowExceededErrorRetries"} {
+		if rs.RetryPolicy[k] > 0 {
+			g.Warnings = append(g.Warnings, fmt.Sprintf("router_settings.retry_policy.%s: errors of the request "+
+				"itself are never retried (every deployment would refuse it again); use fallbacks instead", k))
 		}
 	}
+	pick := func(a, b []map[string]config.List) []map[string]config.List {
+		if len(a) > 0 {
+			return a
+		}
+		return b
+	}
+	lists := func(key string, l []map[string]config.List) map[string][]string {
+		out := map[string][]string{}
+		for i, m := range l {
+			for group, to := range m {
+				if len(to) == 0 {
+					problems = append(problems, fmt.Sprintf("router_settings.%s[%d].%s: an empty fallback list", key, i, group))
+				}
+				out[group] = append(out[group], to...)
+			}
+		}
+		return out
+	}
+	s.Fallbacks = lists("fallbacks", pick(rs.Fallbacks, ls.Fallbacks))
+	s.ContextWindowFallbacks = lists("context_window_fallbacks", pick(rs.ContextWindowFallbacks, ls.ContextWindowFallbacks))
+	s.ContentPolicyFallbacks = lists("content_policy_fallbacks", pick(rs.ContentPolicyFallbacks, ls.ContentPolicyFallbacks))
+	s.DefaultFallbacks = rs.DefaultFallbacks
+	if len(s.DefaultFallbacks) == 0 {
+		s.DefaultFallbacks = ls.DefaultFallbacks
+	}
+	if rs.MaxFallbacks != nil {
+		s.MaxFallbacks = *rs.MaxFallbacks
+		if s.MaxFallbacks == 0 {
+			s.Fallbacks, s.ContextWindowFallbacks, s.ContentPolicyFallbacks, s.DefaultFallbacks = nil, nil, nil, nil
+		}
+	}
+	if o, ok := g.redisOptions(); ok {
+		st, err := router.NewRedisState(o, g.log)
+		if err != nil {
+			problems = append(problems, "router_settings.redis_url: "+err.Error())
+		} else {
+			g.closers = append(g.closers, st.Close)
+			s.State = st
+		}
+	}
+	s.PreCallChecks = rs.EnablePreCallChecks
+	if s.PreCallChecks {
+		// Counting is exact for OpenAI's models and an estimate for the others (core/tokens); a prompt whose
+		// size in bytes already fits is not counted at all.
+		s.Fits = func(c *pipeline.Call, d *pipeline.Deployment) bool {
+			if d.MaxInputTokens == 0 {
+				return true
+			}
+			switch {
+			case c.Chat != nil:
+				return tokens.WithinLimit(d.Target.Model, c.Chat.Messages, d.MaxInputTokens)
+			case c.Completion != nil:
+				n := 0
+				for _, p := range c.Completion.Prompt.Texts {
+					n += tokens.Count(d.Target.Model, p)
+				}
+				return n <= d.MaxInputTokens
+			}
+			return true
+		}
+		go func() { _ = tokens.Warm() }() // build the encoders before the first request needs them
+	}
+	return configError(problems)
+}
+
+// readiness reports whether the gateway can serve as configured: it is not ready while the Redis the router
+// shares its state through, or the cache's Redis, is unreachable (it still serves, from local state and without
+// the cache; readiness tells a load balancer which replicas are degraded).
+func (g *Gateway) readiness(context.Context) (map[string]any, error) {
+	details := map[string]any{}
+	var problems []string
+	if shared, degraded, _ := g.router.SharedState(); shared {
+		details["router_redis"] = "connected"
+		if degraded {
+			details["router_redis"] = "unreachable"
+			problems = append(problems, "the router's Redis is unreachable (serving from local state)")
+		}
+	}
+	if g.cache != nil {
+		if r, ok := g.cache.Store().(*cache.Redis); ok {
+			details["cache"] = "redis"
+			if r.Degraded() {
+				details["cache"] = "redis unreachable"
+				problems = append(problems, "the cache's Redis is unreachable (every lookup misses)")
+			}
+		} else {
+			details["cache"] = "local"
+		}
+	}
+	if len(problems) > 0 {
+		return details, errors.New(strings.Join(problems, "; "))
+	}
+	return details, nil
+}
+
+// healthFunc returns GET /health's handler: every deployment checked now, or, with background health checks,
+// the last round of checks made every health_check_interval seconds (default 300).
+func (g *Gateway) healthFunc() func(ctx context.Context) any {
+	gs := g.cfg.GeneralSettings
+	checker := &health.Checker{Deployments: g.router.Deployments}
+	if !gs.BackgroundHealthChecks {
+		return func(ctx context.Context) any { return checker.Check(ctx) }
+	}
+	interval := seconds(gs.HealthCheckInterval)
+	if interval <= 0 {
+		interval = 300 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.closers = append(g.closers, func() error { cancel(); return nil })
+	go checker.Run(ctx, interval)
+	return func(ctx context.Context) any {
+		if r := checker.Last(); r != nil {
+			return r
+		}
+		return checker.Check(ctx)
+	}
+}
+
+// redisOptions returns the Redis the router shares its state through: router_settings' redis_url or
+// redis_host/redis_port/redis_password, else the cache's Redis (litellm_settings.cache_params with type
+// redis).
+func (g *Gateway) redisOptions() (router.RedisOptions, bool) {
+	rs, cp := g.cfg.RouterSettings, g.cfg.LiteLLMSettings.CacheParams
+	o := router.RedisOptions{KeyPrefix: rs.RedisKeyPrefix}
+	switch {
+	case rs.RedisURL != "" || rs.RedisHost != "":
+		o.URL, o.Password = rs.RedisURL, rs.RedisPassword
+		if rs.RedisURL == "" {
+			o.Addr = net.JoinHostPort(rs.RedisHost, strconv.Itoa(cmp.Or(rs.RedisPort, 6379)))
+		}
+	case g.cfg.LiteLLMSettings.Cache && cp.Type == "redis" && (cp.URL != "" || cp.Host != ""):
+		o.URL, o.Password, o.DB = cp.URL, cp.Password, cp.DB
+		if cp.URL == "" {
+			o.Addr = net.JoinHostPort(cp.Host, strconv.Itoa(cmp.Or(cp.Port, 6379)))
+		}
+	default:
+		return o, false
+	}
+	return o, true
+}
+
+// buildCallbacks makes the callback dispatcher of litellm_settings' success_callback, failure_callback and
+// callbacks; names this build does not have are reported and ignored.
+func (g *Gateway) buildCallbacks(ctx context.Context) (*callbacks.Dispatcher, error) {
+	ls := g.cfg.LiteLLMSettings
+	byName := map[string]*callbacks.Target{}
+	var order []string
+	for _, list := range []struct {
+		key              string
+		names            []string
+		success, failure bool
+	}{{"success_callback", ls.SuccessCallback, true, false}, {"failure_callback", ls.FailureCallback, false, true},
+		{"callbacks", ls.Callbacks, true, true}} {
+		for _, name := range list.names {
+			if t, ok := byName[name]; ok {
+				t.Success, t.Failure = t.Success || list.success, t.Failure || list.failure
+				continue
+			}
+			if !g.hasModule("callback", name) {
+				g.Warnings = append(g.Warnings, fmt.Sprintf("litellm_settings.%s: callback %q is not available; ignored",
+					list.key, name))
+				byName[name] = &callbacks.Target{Name: name}
+				continue
+			}
+			m, err := g.module(ctx, "callback", name)
+			if err != nil {
+				return nil, fmt.Errorf("litellm_settings.%s: %w", list.key, err)
+			}
+			cb, ok := m.(sdk.Callback)
+			if !ok {
+				return nil, fmt.Errorf("litellm_settings.%s: module %q is not a sdk.Callback", list.key, name)
+			}
+			byName[name] = &callbacks.Target{Name: name, Callback: cb, Success: list.success, Failure: list.failure}
+			order = append(order, name)
+		}
+	}
+	if len(order) == 0 {
+		return nil, nil
+	}
+	targets := make([]callbacks.Target, 0, len(order))
+	for _, n := range order {
+		targets = append(targets, *byName[n])
+	}
+	return callbacks.New(g.log, targets, callbacks.Options{LogMessages: !ls.TurnOffMessageLogging}), nil
 }
 
 func configError(problems []string) error {

@@ -16,6 +16,7 @@ const (
 	CallChat CallType = iota
 	CallCompletion
 	CallEmbedding
+	CallRerank
 )
 
 func (t CallType) String() string {
@@ -26,6 +27,8 @@ func (t CallType) String() string {
 		return "completion"
 	case CallEmbedding:
 		return "embedding"
+	case CallRerank:
+		return "rerank"
 	}
 	return "unknown"
 }
@@ -45,10 +48,11 @@ type Call struct {
 	// PathModel is a model named by the URL (Azure-style /openai/deployments/{model}/... routes).
 	PathModel string
 
-	// Exactly one of Chat, Completion and Embedding is set, matching Type.
+	// Exactly one of Chat, Completion, Embedding and Rerank is set, matching Type.
 	Chat       *sdk.ChatRequest
 	Completion *sdk.CompletionRequest
 	Embedding  *sdk.EmbeddingRequest
+	Rerank     *sdk.RerankRequest
 
 	// Model is the model the client asked for.
 	Model string
@@ -71,7 +75,7 @@ type Call struct {
 	Attempts int
 
 	// Results: exactly one of Response and Stream on success, Err on failure.
-	Response any // *sdk.ChatResponse, *sdk.CompletionResponse or *sdk.EmbeddingResponse
+	Response any // *sdk.ChatResponse, *sdk.CompletionResponse, *sdk.EmbeddingResponse or *sdk.RerankResponse
 	Stream   sdk.Stream
 	Err      *sdk.Error
 
@@ -83,6 +87,9 @@ type Call struct {
 	End time.Time
 	// Status is the HTTP status delivered to the client (set by the edge).
 	Status int
+	// CacheHit is true when the response cache answered the call from a stored answer: no upstream was called,
+	// so the call costs nothing (the ledger prices it at zero; Usage is still the stored answer's, for reports).
+	CacheHit bool
 
 	// header holds response headers added by stages.
 	header   []Header
@@ -158,11 +165,13 @@ func (c *Call) Controls() *sdk.Controls {
 		return &c.Completion.Controls
 	case c.Embedding != nil:
 		return &c.Embedding.Controls
+	case c.Rerank != nil:
+		return &c.Rerank.Controls
 	}
 	return &sdk.Controls{}
 }
 
-// EndUser returns the OpenAI `user` field of the request.
+// EndUser returns the OpenAI `user` field of the request ("" for rerank requests, which have none).
 func (c *Call) EndUser() string {
 	switch {
 	case c.Chat != nil:
@@ -189,6 +198,9 @@ type Backend interface {
 	Complete(ctx context.Context, req *sdk.CompletionRequest) (*sdk.CompletionResponse, error)
 	CompleteStream(ctx context.Context, req *sdk.CompletionRequest) (sdk.Stream, error)
 	Embed(ctx context.Context, req *sdk.EmbeddingRequest) (*sdk.EmbeddingResponse, error)
+	// Rerank ranks documents by relevance to a query; a deployment whose provider cannot rerank answers with a
+	// 400 error saying so.
+	Rerank(ctx context.Context, req *sdk.RerankRequest) (*sdk.RerankResponse, error)
 }
 
 // Deployment is one model_list entry, ready to serve.
@@ -212,12 +224,15 @@ type Deployment struct {
 	StreamTimeout time.Duration
 	// MaxRetries overrides the router's num_retries when non-negative.
 	MaxRetries int
-	// Mode is model_info.mode ("chat", "completion", "embedding" or "").
+	// Mode is model_info.mode ("chat", "completion", "embedding", "rerank" or "").
 	Mode string
 	// MockResponse makes the deployment answer with this text.
 	MockResponse string
 	// InputCostPerToken and OutputCostPerToken are the configured prices, when given.
 	InputCostPerToken, OutputCostPerToken *float64
+	// MaxInputTokens is the deployment's context window (model_info.max_input_tokens, else the catalogue's;
+	// 0 when unknown), for the router's pre-call checks.
+	MaxInputTokens int
 	// Wildcard is true for deployments made on demand from a wildcard route.
 	Wildcard bool
 }

@@ -33,6 +33,9 @@ func (DecodeStage) Before(_ context.Context, c *Call) error {
 		case CallEmbedding:
 			c.Embedding = new(sdk.EmbeddingRequest)
 			err = DecodeJSON(c.Body, c.Embedding)
+		case CallRerank:
+			c.Rerank = new(sdk.RerankRequest)
+			err = DecodeJSON(c.Body, c.Rerank)
 		}
 		if err != nil {
 			return err
@@ -58,6 +61,12 @@ func (DecodeStage) Before(_ context.Context, c *Call) error {
 		}
 		c.Model = c.Embedding.Model
 		err = c.Embedding.Validate()
+	case CallRerank:
+		if c.Rerank.Model == "" {
+			c.Rerank.Model = c.PathModel
+		}
+		c.Model = c.Rerank.Model
+		err = c.Rerank.Validate()
 	}
 	if err != nil {
 		return err
@@ -101,7 +110,11 @@ func DecodeJSON(body []byte, v any) error {
 	}
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var own *sdk.Error
 	switch {
+	case errors.As(err, &own):
+		// A request type's own decoder said what is wrong (a rerank document neither string nor object).
+		return own
 	case errors.As(err, &syn):
 		return sdk.NewError(sdk.KindBadRequest, fmt.Sprintf(
 			"The request body is not valid JSON: %s (at byte %d).", syn.Error(), syn.Offset))

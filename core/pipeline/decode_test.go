@@ -114,6 +114,20 @@ func TestDecodeStage(t *testing.T) {
 			errParam: "model"},
 		{name: "invalid request", call: Call{Type: CallChat, Body: []byte(`{"model":"m","messages":[]}`)}, errParam: "messages"},
 		{name: "bad JSON", call: Call{Type: CallCompletion, Body: []byte(`{"model":1}`)}, errParam: "model"},
+		{name: "rerank", call: Call{Type: CallRerank,
+			Body: []byte(`{"model":"r","query":"q","documents":["a",{"text":"b"}],"top_n":1,"timeout":3}`)},
+			model: "r", timeout: 3 * time.Second},
+		{name: "path model for rerank", call: Call{Type: CallRerank, PathModel: "deploy-4",
+			Body: []byte(`{"query":"q","documents":["a"]}`)}, model: "deploy-4"},
+		{name: "rerank without a query", call: Call{Type: CallRerank, Body: []byte(`{"model":"r","documents":["a"]}`)},
+			errParam: "query"},
+		{name: "rerank without documents", call: Call{Type: CallRerank, Body: []byte(`{"model":"r","query":"q","documents":[]}`)},
+			errParam: "documents"},
+		{name: "rerank with top_n 0", call: Call{Type: CallRerank,
+			Body: []byte(`{"model":"r","query":"q","documents":["a"],"top_n":0}`)}, errParam: "top_n"},
+		// The document decoder's own error reaches the client as it is, param and all.
+		{name: "rerank document of the wrong kind", call: Call{Type: CallRerank,
+			Body: []byte(`{"model":"r","query":"q","documents":[5]}`)}, errParam: "documents"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,6 +156,8 @@ func TestDecodeStage(t *testing.T) {
 				typed = c.Completion.Model
 			case c.Embedding != nil:
 				typed = c.Embedding.Model
+			case c.Rerank != nil:
+				typed = c.Rerank.Model
 			}
 			if typed != tc.model {
 				t.Errorf("the typed request's model is %q, want %q", typed, tc.model)

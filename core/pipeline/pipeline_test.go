@@ -240,6 +240,7 @@ func TestControlsAndEndUser(t *testing.T) {
 		{"chat", &Call{Chat: &sdk.ChatRequest{User: "u1", Controls: sdk.Controls{NumRetries: &n}}}, "u1", &n},
 		{"completion", &Call{Completion: &sdk.CompletionRequest{User: "u2", Controls: sdk.Controls{NumRetries: &n}}}, "u2", &n},
 		{"embedding", &Call{Embedding: &sdk.EmbeddingRequest{User: "u3", Controls: sdk.Controls{NumRetries: &n}}}, "u3", &n},
+		{"rerank", &Call{Rerank: &sdk.RerankRequest{Controls: sdk.Controls{NumRetries: &n}}}, "", &n},
 		{"none", &Call{}, "", nil},
 	}
 	for _, tc := range cases {
@@ -258,7 +259,7 @@ func TestControlsAndEndUser(t *testing.T) {
 func TestCallTypeString(t *testing.T) {
 	t.Parallel()
 	for typ, want := range map[CallType]string{CallChat: "chat", CallCompletion: "completion",
-		CallEmbedding: "embedding", CallType(99): "unknown"} {
+		CallEmbedding: "embedding", CallRerank: "rerank", CallType(99): "unknown"} {
 		if got := typ.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", typ, got, want)
 		}
@@ -280,5 +281,97 @@ func TestNewCallIDIsAVersion4UUID(t *testing.T) {
 			t.Fatalf("%q drawn twice", id)
 		}
 		seen[id] = true
+	}
+}
+
+// interceptor is a step that also intercepts, recording it in the journal and optionally replacing the result.
+type interceptor struct {
+	step
+	replace func(c *Call)
+	panics  bool
+}
+
+func (s *interceptor) Intercept(c *Call) {
+	*s.journal = append(*s.journal, "intercept "+s.name)
+	if s.panics {
+		panic("boom in intercept " + s.name)
+	}
+	if s.replace != nil {
+		s.replace(c)
+	}
+}
+
+func TestInterceptors(t *testing.T) {
+	t.Parallel()
+	errRejected := sdk.NewError(sdk.KindRateLimit, "rejected")
+	cases := []struct {
+		name    string
+		stages  func(j *[]string) []Stage
+		journal []string
+		want    any
+		wantErr bool
+	}{
+		{
+			name: "the stages before the producer intercept, nearest first, then After runs",
+			stages: func(j *[]string) []Stage {
+				return []Stage{&interceptor{step: step{name: "a", journal: j}},
+					&interceptor{step: step{name: "b", journal: j}, replace: func(c *Call) { c.Response = "wrapped" }},
+					&step{name: "c", journal: j, before: complete}}
+			},
+			journal: []string{"before a", "before b", "before c", "intercept b", "intercept a", "after c", "after b", "after a"},
+			want:    "wrapped",
+		},
+		{
+			name: "a stage that completes the call does not intercept its own result",
+			stages: func(j *[]string) []Stage {
+				return []Stage{&interceptor{step: step{name: "a", journal: j}},
+					&interceptor{step: step{name: "b", journal: j, before: complete}},
+					&interceptor{step: step{name: "c", journal: j}}}
+			},
+			journal: []string{"before a", "before b", "intercept a", "after b", "after a"},
+			want:    "response",
+		},
+		{
+			name: "a failure is intercepted too",
+			stages: func(j *[]string) []Stage {
+				return []Stage{&interceptor{step: step{name: "a", journal: j}},
+					&step{name: "b", journal: j, before: func(*Call) error { return errRejected }}}
+			},
+			journal: []string{"before a", "before b", "intercept a", "after b", "after a"},
+			wantErr: true,
+		},
+		{
+			name: "a panicking interceptor leaves the result as it stood",
+			stages: func(j *[]string) []Stage {
+				return []Stage{&interceptor{step: step{name: "a", journal: j}, panics: true},
+					&step{name: "b", journal: j, before: complete}}
+			},
+			journal: []string{"before a", "before b", "intercept a", "after b", "after a"},
+			want:    "response",
+		},
+		{
+			name: "no stage produced a response: every stage intercepts the failure",
+			stages: func(j *[]string) []Stage {
+				return []Stage{&interceptor{step: step{name: "a", journal: j}}, &interceptor{step: step{name: "b", journal: j}}}
+			},
+			journal: []string{"before a", "before b", "intercept b", "intercept a", "after b", "after a"},
+			wantErr: true,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var journal []string
+			p := New(tc.stages(&journal)...)
+			c := &Call{}
+			p.Run(context.Background(), c)
+			p.Finish(c)
+			if !reflect.DeepEqual(journal, tc.journal) {
+				t.Errorf("journal = %q, want %q", journal, tc.journal)
+			}
+			if (c.Err != nil) != tc.wantErr || c.Response != tc.want {
+				t.Errorf("err %v, response %v; want error %v, response %v", c.Err, c.Response, tc.wantErr, tc.want)
+			}
+		})
 	}
 }

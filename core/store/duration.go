@@ -112,3 +112,25 @@ func NextReset(duration string, from time.Time) (*time.Time, error) {
 	t := b.Next(from).Truncate(time.Microsecond)
 	return &t, nil
 }
+
+// RollReset returns the first reset of a schedule strictly after now, counting whole periods from the reset
+// that came due (resetAt) rather than from now, so that a budget's periods keep their boundaries however late
+// the reset job runs; every replica computes the same boundary. A resetAt after now is returned unchanged.
+func RollReset(duration string, resetAt, now time.Time) (time.Time, error) {
+	b, err := ParseDuration(duration)
+	if err != nil {
+		return time.Time{}, err
+	}
+	next := resetAt.UTC()
+	if b.Every > 0 && now.After(next) {
+		// Skip the whole missed periods at once: a 30s budget idle for a year is not rolled a million times.
+		next = next.Add(now.Sub(next) / b.Every * b.Every)
+	}
+	for i := 0; !next.After(now) && i < 1000; i++ {
+		next = b.Next(next)
+	}
+	if !next.After(now) { // a schedule far behind (years of months): count from now instead
+		next = b.Next(now)
+	}
+	return next.Truncate(time.Microsecond), nil
+}

@@ -51,3 +51,27 @@ func TestParseDuration(t *testing.T) {
 		t.Errorf("NextReset(\"\") = %v, %v", r, err)
 	}
 }
+
+func TestRollReset(t *testing.T) {
+	due := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		dur  string
+		now  time.Time
+		want time.Time
+	}{
+		{"30m", due.Add(time.Minute), due.Add(30 * time.Minute)},
+		{"30m", due.Add(95 * time.Minute), due.Add(120 * time.Minute)},
+		{"30s", due.Add(365 * 24 * time.Hour), due.Add(365*24*time.Hour + 30*time.Second)},
+		{"daily", due.Add(50 * time.Hour), time.Date(2025, 3, 17, 0, 0, 0, 0, time.UTC)},
+		{"monthly", due.Add(24 * time.Hour), time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)},
+		{"30m", due.Add(-time.Minute), due}, // not due yet: unchanged
+	} {
+		got, err := RollReset(c.dur, due, c.now)
+		if err != nil || !got.Equal(c.want) {
+			t.Errorf("RollReset(%q, now %v) = %v, %v; want %v", c.dur, c.now, got, err, c.want)
+		}
+	}
+	if _, err := RollReset("fortnightly", due, due); err == nil {
+		t.Error("an invalid duration was accepted")
+	}
+}

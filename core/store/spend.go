@@ -244,7 +244,7 @@ func (s *Store) ResetBudgets(ctx context.Context, now time.Time) (ResetResult, e
 				return err
 			}
 			for _, d := range due {
-				next, err := NextReset(d.duration, now)
+				next, err := RollReset(d.duration, d.resetAt.val(), now)
 				if err != nil {
 					s.log.Warn("store: invalid budget_duration; budget not reset", "table", t.table, "duration", d.duration)
 					continue
@@ -253,7 +253,7 @@ func (s *Store) ResetBudgets(ctx context.Context, now time.Time) (ResetResult, e
 				if t.table == "budgets" {
 					upd = "UPDATE budgets SET budget_reset_at = ?, updated_at = ? WHERE budget_id = ?"
 				}
-				if _, err := s.exec(ctx, tx, upd, optTime(s.d, next), s.d.timeArg(now), d.id); err != nil {
+				if _, err := s.exec(ctx, tx, upd, optTime(s.d, &next), s.d.timeArg(now), d.id); err != nil {
 					return fmt.Errorf("store: reset %s: %w", t.table, err)
 				}
 				if t.table == "budgets" {
@@ -269,10 +269,13 @@ func (s *Store) ResetBudgets(ctx context.Context, now time.Time) (ResetResult, e
 	return res, err
 }
 
-type dueReset struct{ id, duration string }
+type dueReset struct {
+	id, duration string
+	resetAt      dbTime
+}
 
 func (s *Store) dueResets(ctx context.Context, tx *sql.Tx, table, col string, now time.Time) ([]dueReset, error) {
-	rows, err := s.query(ctx, tx, "SELECT "+col+", budget_duration FROM "+table+
+	rows, err := s.query(ctx, tx, "SELECT "+col+", budget_duration, budget_reset_at FROM "+table+
 		" WHERE budget_reset_at IS NOT NULL AND budget_reset_at <= ? AND budget_duration IS NOT NULL ORDER BY "+col,
 		s.d.timeArg(now))
 	if err != nil {
@@ -282,7 +285,7 @@ func (s *Store) dueResets(ctx context.Context, tx *sql.Tx, table, col string, no
 	var out []dueReset
 	for rows.Next() {
 		var d dueReset
-		if err := rows.Scan(&d.id, &d.duration); err != nil {
+		if err := rows.Scan(&d.id, &d.duration, &d.resetAt); err != nil {
 			return nil, err
 		}
 		out = append(out, d)

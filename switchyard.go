@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/switchyard/gateway/config"
+	"github.com/switchyard/gateway/core/catalog"
 	"github.com/switchyard/gateway/core/gateway"
 	"github.com/switchyard/gateway/core/pipeline"
 	_ "github.com/switchyard/gateway/plugins/all"
@@ -308,3 +309,23 @@ var direct = func() func(ctx context.Context, model string, o *callOptions) (*Cl
 		return c, nil
 	}
 }()
+
+// CompletionCost is the price in USD of a response's usage at the price catalogue's rates for the model that
+// answered (LiteLLM's completion_cost): cached and audio tokens and long-context tiers priced as such. A model
+// the catalogue does not know is an error rather than a zero.
+func CompletionCost(resp *sdk.ChatResponse) (float64, error) {
+	if resp == nil {
+		return 0, errors.New("switchyard: CompletionCost of a nil response")
+	}
+	return Cost(resp.Model, resp.Usage)
+}
+
+// Cost is the price in USD of usage at the catalogue's rates for model ("gpt-4o", "anthropic/claude-sonnet-4",
+// ...).
+func Cost(model string, usage *sdk.Usage) (float64, error) {
+	info, ok := catalog.Lookup("", model)
+	if !ok {
+		return 0, fmt.Errorf("switchyard: no price for model %q in the catalogue", model)
+	}
+	return info.Cost(catalog.UsageFrom(usage)), nil
+}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	switchyard "github.com/switchyard/gateway"
+	"github.com/switchyard/gateway/core/catalog"
 	"github.com/switchyard/gateway/internal/fakeupstream"
 	"github.com/switchyard/gateway/sdk"
 )
@@ -132,5 +133,19 @@ general_settings:
 	comp, err := c.Complete(context.Background(), &sdk.CompletionRequest{Model: "smart", Prompt: sdk.TextInput("p")})
 	if err != nil || comp.Choices[0].Text == "" {
 		t.Fatalf("complete = %+v, %v", comp, err)
+	}
+}
+
+func TestCompletionCost(t *testing.T) {
+	resp := &sdk.ChatResponse{Model: "gpt-4o-2024-08-06", Usage: &sdk.Usage{PromptTokens: 1000, CompletionTokens: 100,
+		TotalTokens: 1100}}
+	cost, err := switchyard.CompletionCost(resp)
+	info, _ := catalog.Lookup("openai", "gpt-4o")
+	want := 1000*info.InputCostPerToken + 100*info.OutputCostPerToken
+	if err != nil || want == 0 || cost < want*0.999 || cost > want*1.001 {
+		t.Fatalf("CompletionCost = %v, %v; want %v", cost, err, want)
+	}
+	if _, err := switchyard.CompletionCost(&sdk.ChatResponse{Model: "no-such-model-anywhere"}); err == nil {
+		t.Fatal("an unknown model was priced")
 	}
 }

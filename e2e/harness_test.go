@@ -65,6 +65,12 @@ func start(t *testing.T, cfg string, fo ...fakeupstream.Options) *env {
 // matrix, native providers' fakes); the returned env has no fakeupstream (fake is nil).
 func startGateway(t *testing.T, cfg string) *env {
 	t.Helper()
+	return startGatewayIn(t, cfg, t.TempDir())
+}
+
+// startGatewayIn runs a gateway for cfg keeping its state (SQLite database, ledger outbox) in dataDir.
+func startGatewayIn(t *testing.T, cfg, dataDir string) *env {
+	t.Helper()
 	e := &env{t: t}
 	loaded, err := config.Parse([]byte(cfg), config.Options{Environ: []string{},
 		LookupEnv: func(string) (string, bool) { return "", false }})
@@ -76,7 +82,7 @@ func startGateway(t *testing.T, cfg string) *env {
 		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	gw, err := gateway.New(context.Background(), gateway.Options{Config: loaded.Config, Logger: log,
-		Version: "test", Observers: []accesslog.Observer{e.observe}, ReadTimeout: readTimeout})
+		Version: "test", Observers: []accesslog.Observer{e.observe}, ReadTimeout: readTimeout, DataDir: dataDir})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}

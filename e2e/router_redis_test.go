@@ -116,20 +116,23 @@ router_settings:
 	}
 }
 
-// cutProxy forwards TCP connections to Redis until cut.
+// cutProxy forwards TCP connections to a server (Redis unless said otherwise) until cut.
 type cutProxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	cut   bool
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	cut    bool
 }
 
-func newCutProxy(t *testing.T) *cutProxy {
+func newCutProxy(t *testing.T) *cutProxy { return newCutProxyTo(t, "127.0.0.1:6379") }
+
+func newCutProxyTo(t *testing.T, target string) *cutProxy {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cutProxy{ln: ln}
+	p := &cutProxy{ln: ln, target: target}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -142,7 +145,7 @@ func newCutProxy(t *testing.T) *cutProxy {
 				c.Close()
 				continue
 			}
-			up, err := net.Dial("tcp", "127.0.0.1:6379")
+			up, err := net.Dial("tcp", p.target)
 			if err != nil {
 				p.mu.Unlock()
 				c.Close()
@@ -183,6 +186,14 @@ func (p *cutProxy) cutAll() {
 	for _, c := range p.conns {
 		c.Close()
 	}
+	p.conns = nil
+}
+
+// restore lets connections through again.
+func (p *cutProxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = false
 }
 
 // TestRedisOutage: when Redis goes away mid-test the gateway keeps serving, with local limits.

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -41,6 +42,7 @@ type options struct {
 	debug      bool
 	jsonLogs   bool
 	version    bool
+	dataDir    string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -57,6 +59,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.debug, "debug", false, "log every request")
 	fs.BoolVar(&o.jsonLogs, "json_logs", false, "log in JSON")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.StringVar(&o.dataDir, "data-dir", cmp.Or(os.Getenv("SWITCHYARD_DATA_DIR"), ".switchyard"),
+		"where state is kept: the SQLite database (unless database_url names one) and the spend ledger's outbox "+
+			"(env SWITCHYARD_DATA_DIR)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Switchyard %s: an OpenAI-compatible AI gateway.\n\nUsage:\n"+
 			"  gateway --config config.yaml [--port 4000]\n  gateway --model gpt-4o\n\nFlags:\n", version)
@@ -107,7 +112,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	gw, err := gateway.New(ctx, gateway.Options{Config: loaded.Config, Logger: log, Version: version})
+	gw, err := gateway.New(ctx, gateway.Options{Config: loaded.Config, Logger: log, Version: version,
+		DataDir: o.dataDir})
 	if err != nil {
 		log.Error("cannot start: " + err.Error())
 		return 1

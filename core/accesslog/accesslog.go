@@ -83,20 +83,5 @@ func (s *Stage) After(c *pipeline.Call) {
 	s.log.LogAttrs(ctx, level, "request", attrs...)
 }
 
-// Cost is the call's cost in USD at its deployment's per-token prices (configured, or from the catalogue); 0 for
-// cache hits and failures. The spend ledger prices usage in full (cached tokens, tiers); this is the access
-// log's and the metrics' estimate.
-func Cost(c *pipeline.Call) float64 {
-	d, u := c.Deployment, c.Usage
-	if d == nil || u == nil || c.Err != nil || c.CacheHit {
-		return 0
-	}
-	cost := 0.0
-	if d.InputCostPerToken != nil {
-		cost += float64(u.PromptTokens) * *d.InputCostPerToken
-	}
-	if d.OutputCostPerToken != nil {
-		cost += float64(u.CompletionTokens) * *d.OutputCostPerToken
-	}
-	return cost
-}
+// Cost is the call's cost in USD (pipeline.Cost).
+func Cost(c *pipeline.Call) float64 { return pipeline.Cost(c) }

@@ -19,14 +19,20 @@ import (
 type Stage struct {
 	master  [sha256.Size]byte
 	enabled bool
+	lookup  Lookup
 }
 
-// New returns the auth stage; an empty masterKey turns auth off.
-func New(masterKey string) *Stage {
+// Lookup authenticates a key other than the master key (virtual keys, core/governance); it returns the
+// caller or an error to send to the client.
+type Lookup func(ctx context.Context, key string) (*pipeline.Principal, error)
+
+// New returns the auth stage; an empty masterKey turns auth off. With a lookup, every key is checked by it
+// (the master key included); without one, only the master key is accepted.
+func New(masterKey string, lookup Lookup) *Stage {
 	if masterKey == "" {
 		return &Stage{}
 	}
-	return &Stage{master: sha256.Sum256([]byte(masterKey)), enabled: true}
+	return &Stage{master: sha256.Sum256([]byte(masterKey)), enabled: true, lookup: lookup}
 }
 
 // Enabled reports whether requests need a key.
@@ -38,7 +44,7 @@ func (s *Stage) After(*pipeline.Call) {}
 
 var anonymous = &pipeline.Principal{}
 
-func (s *Stage) Before(_ context.Context, c *pipeline.Call) error {
+func (s *Stage) Before(ctx context.Context, c *pipeline.Call) error {
 	if c.Principal != nil { // set by an in-process caller (library mode), which is trusted
 		return nil
 	}
@@ -46,7 +52,7 @@ func (s *Stage) Before(_ context.Context, c *pipeline.Call) error {
 		c.Principal = anonymous
 		return nil
 	}
-	p, err := s.Authenticate(c.Credential)
+	p, err := s.authenticate(ctx, c.Credential)
 	if err != nil {
 		return err
 	}
@@ -56,6 +62,13 @@ func (s *Stage) Before(_ context.Context, c *pipeline.Call) error {
 
 // Authenticate checks a presented key.
 func (s *Stage) Authenticate(key string) (*pipeline.Principal, error) {
+	return s.authenticate(context.Background(), key)
+}
+
+func (s *Stage) authenticate(ctx context.Context, key string) (*pipeline.Principal, error) {
+	if s.lookup != nil {
+		return s.lookup(ctx, key)
+	}
 	if key == "" {
 		return nil, sdk.NewError(sdk.KindAuthentication, "Authentication error: no API key was sent. Send it as "+
 			"'Authorization: Bearer <key>', 'x-api-key: <key>' or 'api-key: <key>'.")

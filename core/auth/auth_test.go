@@ -39,7 +39,7 @@ func TestAuthStage(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := New(tc.masterKey)
+			s := New(tc.masterKey, nil)
 			if s.Enabled() != (tc.masterKey != "") {
 				t.Fatalf("Enabled = %v", s.Enabled())
 			}
@@ -79,14 +79,14 @@ func TestAuthStage(t *testing.T) {
 func TestAuthenticateHashesInsteadOfKeeping(t *testing.T) {
 	t.Parallel()
 	const key = "sk-secret-abcdef"
-	p, err := New(key).Authenticate(key)
+	p, err := New(key, nil).Authenticate(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(p.KeyHash, key) || len(p.KeyHash) != 64 {
 		t.Fatalf("key hash %q", p.KeyHash)
 	}
-	if New(key).Name() != "auth" {
+	if New(key, nil).Name() != "auth" {
 		t.Fatal("name")
 	}
 }
@@ -95,7 +95,7 @@ func TestAuthenticateHashesInsteadOfKeeping(t *testing.T) {
 func TestAuthInPipeline(t *testing.T) {
 	t.Parallel()
 	later := &counting{}
-	p := pipeline.New(New("sk-master-key"), later)
+	p := pipeline.New(New("sk-master-key", nil), later)
 	c := &pipeline.Call{Credential: "sk-other"}
 	p.Run(context.Background(), c)
 	p.Finish(c)

@@ -56,6 +56,8 @@ type Config struct {
 	// (general_settings.require_auth_for_metrics_endpoint).
 	Metrics     http.Handler
 	MetricsAuth bool
+	// Mounts add routes of other parts of the gateway (the management API) to the app.
+	Mounts []func(fiber.Router)
 }
 
 // Server is the HTTP front of the gateway.
@@ -185,6 +187,9 @@ func (s *Server) routes() {
 			return c.JSON(s.cfg.Health(s.base))
 		})
 	}
+	for _, m := range s.cfg.Mounts {
+		m(a)
+	}
 	a.Get("/health/liveliness", s.liveliness)
 	a.Get("/health/liveness", s.liveliness)
 	a.Get("/health/readiness", s.readiness)
@@ -295,7 +300,9 @@ func (s *Server) setHeaders(c *fiber.Ctx, call *pipeline.Call) {
 	}
 }
 
-// credential finds the client's key: Authorization: Bearer, x-api-key, api-key or x-litellm-api-key.
+// Credential finds the client's key: Authorization: Bearer, x-api-key, api-key or x-litellm-api-key.
+func Credential(c *fiber.Ctx) string { return credential(c) }
+
 func credential(c *fiber.Ctx) string {
 	if a := c.Get(fiber.HeaderAuthorization); a != "" {
 		if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
@@ -351,11 +358,10 @@ func encodeError(e *sdk.Error, secrets ...string) []byte {
 	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
 }
 
-func (s *Server) writeError(c *fiber.Ctx, call *pipeline.Call, e *sdk.Error) {
-	status := e.HTTPStatus()
-	if call != nil {
-		call.Status = status
-	}
+// WriteError renders err as an OpenAI-shaped error response (status, Retry-After and the error's headers), with
+// the secrets given redacted from its message. Routes mounted beside the pipeline use it.
+func WriteError(c *fiber.Ctx, err error, secrets ...string) {
+	e := sdk.AsError(err)
 	h := &c.Response().Header
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
@@ -363,13 +369,18 @@ func (s *Server) writeError(c *fiber.Ctx, call *pipeline.Call, e *sdk.Error) {
 	for k, v := range e.Header {
 		h.Set(k, v)
 	}
+	c.Status(e.HTTPStatus())
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	c.Response().SetBodyRaw(encodeError(e, secrets...))
+}
+
+func (s *Server) writeError(c *fiber.Ctx, call *pipeline.Call, e *sdk.Error) {
 	secret := ""
 	if call != nil {
+		call.Status = e.HTTPStatus()
 		secret = call.Credential
 	}
-	c.Status(status)
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	c.Response().SetBodyRaw(encodeError(e, secret))
+	WriteError(c, e, secret)
 }
 
 // fiberError renders errors raised outside the pipeline (unknown routes, oversized bodies, read timeouts).

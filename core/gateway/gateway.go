@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+
 	"github.com/switchyard/gateway/config"
 	"github.com/switchyard/gateway/core/accesslog"
 	"github.com/switchyard/gateway/core/alerts"
@@ -33,6 +35,7 @@ import (
 	"github.com/switchyard/gateway/core/metrics"
 	"github.com/switchyard/gateway/core/pipeline"
 	"github.com/switchyard/gateway/core/pluginhost"
+	"github.com/switchyard/gateway/core/quota"
 	"github.com/switchyard/gateway/core/router"
 	"github.com/switchyard/gateway/core/tokens"
 	"github.com/switchyard/gateway/core/upstream"
@@ -58,8 +61,11 @@ type Options struct {
 	// precedence over registered modules of the same ID.
 	Modules []sdk.ModuleInfo
 	// LookupEnv reads the environment for settings LiteLLM takes from it (REDIS_HOST, REDIS_PORT, REDIS_PASSWORD,
-	// REDIS_URL for a Redis cache); nil means os.LookupEnv.
+	// REDIS_URL for a Redis cache, DATABASE_URL); nil means os.LookupEnv.
 	LookupEnv func(name string) (string, bool)
+	// DataDir is where the gateway keeps state: the SQLite database (unless database_url names another) and
+	// the spend ledger's outbox. Empty, with no database_url, runs without virtual keys and ledger.
+	DataDir string
 }
 
 // DefaultNumRetries is the number of retries when the configuration gives none.
@@ -79,6 +85,8 @@ type Gateway struct {
 	cache *cache.Stage
 	// callbacks delivers events to success and failure callbacks (nil when none is configured).
 	callbacks *callbacks.Dispatcher
+	// gov holds keys, budgets and the spend ledger (nil without a data directory or database).
+	gov *governed
 	// metrics are served at /metrics.
 	metrics *metrics.Metrics
 	// alerts raises general_settings.alerting's alerts (nil when alerting is off).
@@ -129,13 +137,25 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 	}
 	g.router = router.New(table, settings)
 
-	g.auth = auth.New(cfg.GeneralSettings.MasterKey)
+	if g.gov, err = g.buildGovernance(ctx, o); err != nil {
+		g.cleanup()
+		return nil, err
+	}
+	var lookup auth.Lookup
+	if g.gov != nil {
+		g.closers = append(g.closers, func() error { g.gov.close(context.Background()); return nil })
+		lookup = g.gov.governor.Authenticate
+	}
+	g.auth = auth.New(cfg.GeneralSettings.MasterKey, lookup)
 	if !g.auth.Enabled() {
 		g.Warnings = append(g.Warnings, "general_settings.master_key is not set: every request is served without "+
 			"authentication")
 	}
 	g.limits = limits.New(max(cfg.GeneralSettings.MaxParallelRequests, cfg.GeneralSettings.GlobalMaxParallelRequests))
 	observers := o.Observers
+	if g.gov != nil {
+		observers = append(append([]accesslog.Observer(nil), observers...), g.gov.observe)
+	}
 	if g.callbacks, err = g.buildCallbacks(ctx); err != nil {
 		g.cleanup()
 		return nil, err
@@ -165,6 +185,25 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 				func() float64 { return float64(r.Outages()) })
 		}
 	}
+	if gv := g.gov; gv != nil {
+		g.metrics.GaugeFunc("litellm_spend_ledger_pending", "Spend log rows kept in the outbox, not yet in the database.",
+			func() float64 { st := gv.ledger.Stats(); return float64(st.Pending) + float64(st.Queued) })
+		g.metrics.CounterFunc("litellm_spend_ledger_delivered_total", "Spend log rows written to the database.",
+			func() float64 { return float64(gv.ledger.Stats().Delivered) })
+		g.metrics.CounterFunc("litellm_spend_ledger_write_failures_total",
+			"Failed attempts to write spend log rows to the database (the rows stay in the outbox).",
+			func() float64 { return float64(gv.ledger.Stats().Failures) })
+		if f, ok := gv.counters.(*quota.Failover); ok {
+			g.metrics.GaugeFunc("litellm_limits_redis_degraded",
+				"1 while the Redis holding rate limits and budgets is unreachable (counting locally).",
+				func() float64 {
+					if f.Degraded() {
+						return 1
+					}
+					return 0
+				})
+		}
+	}
 	if d := g.callbacks; d != nil {
 		g.metrics.CounterFunc("litellm_callback_delivered_total", "Events delivered to callbacks.",
 			func() float64 { return float64(d.Delivered.Load()) })
@@ -177,6 +216,9 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		stages = append(stages, g.alerts.Stage()) // hanging requests; after decode, which names the model
 	}
 	stages = append(stages, g.limits)
+	if g.gov != nil {
+		stages = append(stages, g.gov.governor.Stage())
+	}
 	if g.cache != nil {
 		stages = append(stages, g.cache)
 	}
@@ -186,6 +228,10 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 	bodyLimit := 10 << 20
 	if mb := cfg.GeneralSettings.MaxRequestSizeMB; mb > 0 {
 		bodyLimit = int(mb * (1 << 20))
+	}
+	var mounts []func(fiber.Router)
+	if g.gov != nil {
+		mounts = append(mounts, g.gov.mount)
 	}
 	var authenticate func(string) error
 	if g.auth.Enabled() {
@@ -204,6 +250,7 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		Readiness:      g.readiness,
 		Metrics:        g.metrics.Handler(),
 		MetricsAuth:    cfg.GeneralSettings.RequireAuthForMetricsEndpoint,
+		Mounts:         mounts,
 	})
 	return g, nil
 }
@@ -229,6 +276,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if g.callbacks != nil {
 		g.callbacks.Close(ctx)
 	}
+	g.gov.close(ctx)
 	g.cleanup()
 	return err
 }
@@ -240,6 +288,9 @@ func (g *Gateway) Close() {
 		defer cancel()
 		g.callbacks.Close(ctx)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g.gov.close(ctx)
 	g.cleanup()
 }
 
@@ -524,7 +575,17 @@ func (g *Gateway) deployment(ctx context.Context, e config.ModelEntry, litellmMo
 	if e.ModelInfo.BaseModel != "" {
 		catalogModel = e.ModelInfo.BaseModel
 	}
-	if info, ok := catalog.Lookup(provider, catalogModel); ok {
+	info, known := catalog.Lookup(provider, catalogModel)
+	overrides, err := priceOverrides(e)
+	if err != nil {
+		return nil, fmt.Errorf("model_list entry %q: %w", e.ModelName, err)
+	}
+	if known || !overrides.IsZero() {
+		price := info.With(overrides)
+		d.Price = &price
+		d.MaxOutputTokens = price.MaxOutputTokens
+	}
+	if known {
 		if d.MaxInputTokens == 0 {
 			d.MaxInputTokens = info.MaxInputTokens
 		}
@@ -574,6 +635,34 @@ func deploymentID(e config.ModelEntry, model, salt string) string {
 	h := sha256.Sum256([]byte(strings.Join([]string{e.ModelName, model, lp.APIBase, lp.APIVersion,
 		lp.Organization, salt}, "\x00")))
 	return hex.EncodeToString(h[:8])
+}
+
+// priceOverrides reads a deployment's own prices and limits: model_info's, then litellm_params', which win.
+func priceOverrides(e config.ModelEntry) (catalog.Overrides, error) {
+	m := map[string]any{}
+	add := func(extra map[string]any, in, out *float64) {
+		for k, v := range extra {
+			m[k] = v
+		}
+		if in != nil {
+			m["input_cost_per_token"] = *in
+		}
+		if out != nil {
+			m["output_cost_per_token"] = *out
+		}
+	}
+	mi := e.ModelInfo
+	if mi.MaxOutputTokens > 0 {
+		m["max_output_tokens"] = mi.MaxOutputTokens
+	} else if mi.MaxTokens > 0 {
+		m["max_tokens"] = mi.MaxTokens
+	}
+	if mi.MaxInputTokens > 0 {
+		m["max_input_tokens"] = mi.MaxInputTokens
+	}
+	add(mi.Extra, mi.InputCostPerToken, mi.OutputCostPerToken)
+	add(e.LiteLLMParams.Extra, e.LiteLLMParams.InputCostPerToken, e.LiteLLMParams.OutputCostPerToken)
+	return catalog.ParseOverrides(m)
 }
 
 func firstNonZero(vs ...int) int {
@@ -765,9 +854,21 @@ func (g *Gateway) resilience(s *router.Settings) error {
 // readiness reports whether the gateway can serve as configured: it is not ready while the Redis the router
 // shares its state through, or the cache's Redis, is unreachable (it still serves, from local state and without
 // the cache; readiness tells a load balancer which replicas are degraded).
-func (g *Gateway) readiness(context.Context) (map[string]any, error) {
+func (g *Gateway) readiness(ctx context.Context) (map[string]any, error) {
 	details := map[string]any{}
 	var problems []string
+	if gv := g.gov; gv != nil {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := gv.store.Ping(pctx)
+		cancel()
+		details["db"] = gv.store.Backend()
+		st := gv.ledger.Stats()
+		details["spend_logs_pending"] = st.Pending + int64(st.Queued)
+		if err != nil {
+			details["db"] = gv.store.Backend() + " unreachable"
+			problems = append(problems, "the database is unreachable (spend is kept in the outbox)")
+		}
+	}
 	if shared, degraded, _ := g.router.SharedState(); shared {
 		details["router_redis"] = "connected"
 		if degraded {

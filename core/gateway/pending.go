@@ -22,7 +22,6 @@ func notYetActedOn(cfg *config.Config) []string {
 
 	warn(ls.MaxBudget > 0 || ls.BudgetDuration != "", "litellm_settings.max_budget", "a proxy-wide budget")
 
-	warn(gs.DatabaseURL != "", "general_settings.database_url", "a database (keys, spend logs)")
 	warn(gs.StoreModelInDB, "general_settings.store_model_in_db", "storing models in a database")
 	warn(gs.DisableSpendLogs, "general_settings.disable_spend_logs", "a spend log")
 	warn(gs.AllowClientSideCredentials, "general_settings.allow_client_side_credentials",

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/switchyard/gateway/core/catalog"
 	"github.com/switchyard/gateway/sdk"
 )
 
@@ -81,6 +82,11 @@ type Call struct {
 
 	// Usage is the token usage once known (for streams, when the stream ends).
 	Usage *sdk.Usage
+	// StreamedChunks counts the chunks of a stream read from the upstream (usage-only chunks aside).
+	StreamedChunks int
+	// UsageEstimated is true when Usage was estimated by the gateway rather than reported by the upstream (a
+	// stream the client left before the upstream's usage arrived).
+	UsageEstimated bool
 	// FirstToken is when the first chunk of a stream reached the gateway.
 	FirstToken time.Time
 	// End is when the call finished.
@@ -230,6 +236,11 @@ type Deployment struct {
 	MockResponse string
 	// InputCostPerToken and OutputCostPerToken are the configured prices, when given.
 	InputCostPerToken, OutputCostPerToken *float64
+	// Price is the deployment's full price list (the catalogue's entry with the configuration's overrides:
+	// cached tokens, audio, long-context tiers); nil when neither knows the model.
+	Price *catalog.Info
+	// MaxOutputTokens is the most tokens one answer may have (0 when unknown), for budget reservations.
+	MaxOutputTokens int
 	// MaxInputTokens is the deployment's context window (model_info.max_input_tokens, else the catalogue's;
 	// 0 when unknown), for the router's pre-call checks.
 	MaxInputTokens int
@@ -259,4 +270,25 @@ func NewCallID() string {
 		j += 2
 	}
 	return string(out)
+}
+
+// Cost is the call's cost in USD: its usage at the deployment's prices (cached tokens, tiers and per-request
+// prices included when the price list has them). Cache hits cost nothing, and so do failed calls, which have no
+// usage; a stream the client left is billed for the usage it had.
+func Cost(c *Call) float64 {
+	d, u := c.Deployment, c.Usage
+	if d == nil || u == nil || c.CacheHit {
+		return 0
+	}
+	if d.Price != nil {
+		return d.Price.Cost(catalog.UsageFrom(u))
+	}
+	cost := 0.0
+	if d.InputCostPerToken != nil {
+		cost += float64(u.PromptTokens) * *d.InputCostPerToken
+	}
+	if d.OutputCostPerToken != nil {
+		cost += float64(u.CompletionTokens) * *d.OutputCostPerToken
+	}
+	return cost
 }

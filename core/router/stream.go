@@ -127,6 +127,7 @@ func (m *meteredStream) read() (*sdk.Chunk, error) {
 		if m.c.FirstToken.IsZero() {
 			m.c.FirstToken = time.Now()
 		}
+		m.c.StreamedChunks++
 		return ch, nil
 	}
 }

@@ -454,3 +454,56 @@ func TestCacheRedisOutage(t *testing.T) {
 		t.Fatalf("the outage is not reported: %T", e.gw.Cache().Store())
 	}
 }
+
+// TestCacheWithKeys: a key's allowed_cache_controls limits its per-request controls (403 for others), keys of
+// different teams never share answers, and a cache hit is in the ledger as a hit that cost nothing.
+func TestCacheWithKeys(t *testing.T) {
+	t.Parallel()
+	e := start(t, strings.Replace(cacheConfig("{type: local}"), "api_key: \"{{KEY}}\"}", "api_key: \"{{KEY}}\", input_cost_per_token: 0.001}", 1))
+	limited := e.newKey(`{"allowed_cache_controls": ["no-cache"]}`)
+	if _, err := e.askWith(limited, "gpt-4o", option.WithJSONSet("cache", map[string]any{"no-cache": true})); err != nil {
+		t.Fatalf("an allowed control: %v", err)
+	}
+	_, err := e.askWith(limited, "gpt-4o", option.WithJSONSet("cache", map[string]any{"ttl": 60}))
+	if statusOf(err) != 403 || !strings.Contains(errMessage(err), "ttl") {
+		t.Fatalf("a control the key may not use: %v, want 403 naming it", err)
+	}
+	if code, out := e.api("POST", "/key/generate", "", `{"allowed_cache_controls": ["no-such"]}`); code != 400 {
+		t.Fatalf("an unknown control in allowed_cache_controls: %d %v", code, out)
+	}
+
+	_, teamA := e.api("POST", "/team/new", "", `{"team_alias": "cache-a"}`)
+	_, teamB := e.api("POST", "/team/new", "", `{"team_alias": "cache-b"}`)
+	keyA := e.newKey(fmt.Sprintf(`{"team_id": %q}`, teamA["team_id"]))
+	keyB := e.newKey(fmt.Sprintf(`{"team_id": %q}`, teamB["team_id"]))
+	before := e.upstreamCalls("gpt-4o")
+	if _, err := e.askWith(keyA, "gpt-4o"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := e.askWith(keyA, "gpt-4o")
+	if err != nil || h.Get("x-litellm-cache-key") == "" {
+		t.Fatalf("the second ask of a team is not a hit: %v %v", err, h)
+	}
+	if _, err := e.askWith(keyB, "gpt-4o"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.upstreamCalls("gpt-4o") - before; got != 2 {
+		t.Fatalf("the upstream got %d calls for two teams asking the same thing (one twice); want 2", got)
+	}
+	rows := e.spendRows("?api_key="+keyA, 2)
+	hits := 0
+	for _, r := range rows {
+		row := r.(map[string]any)
+		if row["cache_hit"] == true {
+			hits++
+			if row["spend"].(float64) != 0 {
+				t.Errorf("a cache hit cost %v", row["spend"])
+			}
+		} else if row["spend"].(float64) <= 0 {
+			t.Errorf("a miss cost nothing: %v", row)
+		}
+	}
+	if len(rows) != 2 || hits != 1 {
+		t.Fatalf("%d rows with %d hits; want 2 with 1", len(rows), hits)
+	}
+}

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -26,29 +27,30 @@ func (a *API) mountKeys(r fiber.Router) {
 
 // keyJSON is a key as LiteLLM shows it (its verification token row). The raw key is never part of it.
 type keyJSON struct {
-	Token               string             `json:"token"`
-	KeyName             string             `json:"key_name"`
-	KeyAlias            *string            `json:"key_alias"`
-	Spend               float64            `json:"spend"`
-	MaxBudget           *float64           `json:"max_budget"`
-	SoftBudget          *float64           `json:"soft_budget"`
-	BudgetDuration      *string            `json:"budget_duration"`
-	BudgetResetAt       *time.Time         `json:"budget_reset_at"`
-	Expires             *time.Time         `json:"expires"`
-	Models              []string           `json:"models"`
-	TPMLimit            *int64             `json:"tpm_limit"`
-	RPMLimit            *int64             `json:"rpm_limit"`
-	MaxParallelRequests *int64             `json:"max_parallel_requests"`
-	ModelMaxBudget      map[string]float64 `json:"model_max_budget"`
-	ModelRPMLimit       map[string]int64   `json:"model_rpm_limit"`
-	ModelTPMLimit       map[string]int64   `json:"model_tpm_limit"`
-	Aliases             map[string]string  `json:"aliases"`
-	Metadata            map[string]any     `json:"metadata"`
-	TeamID              *string            `json:"team_id"`
-	UserID              *string            `json:"user_id"`
-	Blocked             bool               `json:"blocked"`
-	CreatedAt           time.Time          `json:"created_at"`
-	UpdatedAt           time.Time          `json:"updated_at"`
+	Token                string             `json:"token"`
+	KeyName              string             `json:"key_name"`
+	KeyAlias             *string            `json:"key_alias"`
+	Spend                float64            `json:"spend"`
+	MaxBudget            *float64           `json:"max_budget"`
+	SoftBudget           *float64           `json:"soft_budget"`
+	BudgetDuration       *string            `json:"budget_duration"`
+	BudgetResetAt        *time.Time         `json:"budget_reset_at"`
+	Expires              *time.Time         `json:"expires"`
+	Models               []string           `json:"models"`
+	TPMLimit             *int64             `json:"tpm_limit"`
+	RPMLimit             *int64             `json:"rpm_limit"`
+	MaxParallelRequests  *int64             `json:"max_parallel_requests"`
+	ModelMaxBudget       map[string]float64 `json:"model_max_budget"`
+	ModelRPMLimit        map[string]int64   `json:"model_rpm_limit"`
+	ModelTPMLimit        map[string]int64   `json:"model_tpm_limit"`
+	Aliases              map[string]string  `json:"aliases"`
+	Metadata             map[string]any     `json:"metadata"`
+	TeamID               *string            `json:"team_id"`
+	UserID               *string            `json:"user_id"`
+	Blocked              bool               `json:"blocked"`
+	AllowedCacheControls []string           `json:"allowed_cache_controls"`
+	CreatedAt            time.Time          `json:"created_at"`
+	UpdatedAt            time.Time          `json:"updated_at"`
 }
 
 // keyAnswer answers the key writes. Key is the raw key in the answers of /key/generate and /key/regenerate
@@ -67,7 +69,8 @@ func keyView(k store.Key) keyJSON {
 		ModelMaxBudget: nonNilMap(k.ModelMaxBudget), ModelRPMLimit: nonNilMap(k.ModelRPMLimit),
 		ModelTPMLimit: nonNilMap(k.ModelTPMLimit), Aliases: nonNilMap(k.Aliases), Metadata: nonNilMap(k.Metadata),
 		TeamID: nullable(k.TeamID), UserID: nullable(k.UserID), Blocked: k.Blocked,
-		CreatedAt: k.CreatedAt, UpdatedAt: k.UpdatedAt,
+		AllowedCacheControls: nonNilList(k.AllowedCacheControls),
+		CreatedAt:            k.CreatedAt, UpdatedAt: k.UpdatedAt,
 	}
 }
 
@@ -112,25 +115,41 @@ func showKey(key string) string {
 // readKeyUpdate reads the settings a key request may carry.
 func readKeyUpdate(r *reader, now time.Time) store.KeyUpdate {
 	return store.KeyUpdate{
-		KeyAlias:            read[string](r, "key_alias"),
-		TeamID:              read[string](r, "team_id"),
-		UserID:              read[string](r, "user_id"),
-		Models:              read[[]string](r, "models"),
-		MaxBudget:           money(r, "max_budget"),
-		SoftBudget:          money(r, "soft_budget"),
-		Spend:               spend(r),
-		BudgetDuration:      budgetDuration(r, "budget_duration"),
-		Expires:             expiry(r, "duration", now),
-		TPMLimit:            limit(r, "tpm_limit"),
-		RPMLimit:            limit(r, "rpm_limit"),
-		MaxParallelRequests: limit(r, "max_parallel_requests"),
-		ModelMaxBudget:      modelBudgets(r, "model_max_budget"),
-		ModelRPMLimit:       limits(r, "model_rpm_limit"),
-		ModelTPMLimit:       limits(r, "model_tpm_limit"),
-		Aliases:             read[map[string]string](r, "aliases"),
-		Metadata:            read[map[string]any](r, "metadata"),
-		Blocked:             read[bool](r, "blocked"),
+		KeyAlias:             read[string](r, "key_alias"),
+		TeamID:               read[string](r, "team_id"),
+		UserID:               read[string](r, "user_id"),
+		Models:               read[[]string](r, "models"),
+		MaxBudget:            money(r, "max_budget"),
+		SoftBudget:           money(r, "soft_budget"),
+		Spend:                spend(r),
+		BudgetDuration:       budgetDuration(r, "budget_duration"),
+		Expires:              expiry(r, "duration", now),
+		TPMLimit:             limit(r, "tpm_limit"),
+		RPMLimit:             limit(r, "rpm_limit"),
+		MaxParallelRequests:  limit(r, "max_parallel_requests"),
+		ModelMaxBudget:       modelBudgets(r, "model_max_budget"),
+		ModelRPMLimit:        limits(r, "model_rpm_limit"),
+		ModelTPMLimit:        limits(r, "model_tpm_limit"),
+		Aliases:              read[map[string]string](r, "aliases"),
+		Metadata:             read[map[string]any](r, "metadata"),
+		Blocked:              read[bool](r, "blocked"),
+		AllowedCacheControls: cacheControls(r, "allowed_cache_controls"),
 	}
+}
+
+// cacheControls reads a list of per-request cache control names (LiteLLM's: no-cache, no-store, ttl,
+// s-maxage, namespace, use-cache).
+func cacheControls(r *reader, name string) store.Opt[[]string] {
+	o := read[[]string](r, name)
+	for _, c := range o.V {
+		switch c {
+		case "no-cache", "no-store", "ttl", "s-maxage", "namespace", "use-cache":
+		default:
+			r.fail(name, fmt.Sprintf("%s: unknown cache control %q (want no-cache, no-store, ttl, s-maxage, "+
+				"namespace or use-cache).", name, c))
+		}
+	}
+	return o
 }
 
 func set[T any](dst *T, o store.Opt[T]) {
@@ -159,6 +178,7 @@ func applyKey(k *store.Key, u store.KeyUpdate) {
 	set(&k.Aliases, u.Aliases)
 	set(&k.Metadata, u.Metadata)
 	set(&k.Blocked, u.Blocked)
+	set(&k.AllowedCacheControls, u.AllowedCacheControls)
 }
 
 // customKey reads an operator-chosen key from field name; like LiteLLM, it must start with "sk-".

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/switchyard/gateway/core/cache"
+	"github.com/switchyard/gateway/core/pipeline"
 )
 
 // Cache returns the response cache stage, nil when litellm_settings.cache is off.
@@ -37,7 +38,12 @@ func (g *Gateway) buildCache(lookupEnv func(string) (string, bool)) (*cache.Stag
 	const key = "litellm_settings.cache_params"
 	var problems []string
 	o := cache.Options{TTL: seconds(cp.TTL), Namespace: cp.Namespace, MaxItemBytes: cp.MaxItemBytes,
-		Logger: g.log}
+		Logger: g.log, AllowedControls: func(p *pipeline.Principal) []string {
+			if p == nil {
+				return nil
+			}
+			return p.AllowedCacheControls
+		}}
 	switch cp.Mode {
 	case "", "default_on":
 	case "default_off":

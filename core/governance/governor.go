@@ -238,7 +238,8 @@ func (g *Governor) Authenticate(ctx context.Context, key string) (*pipeline.Prin
 	if team != nil && team.Blocked {
 		return nil, sdk.NewError(sdk.KindAuthentication, "Authentication error: this key's team is blocked.")
 	}
-	p := &pipeline.Principal{KeyHash: token, KeyAlias: k.KeyAlias, TeamID: k.TeamID, UserID: k.UserID}
+	p := &pipeline.Principal{KeyHash: token, KeyAlias: k.KeyAlias, TeamID: k.TeamID, UserID: k.UserID,
+		AllowedCacheControls: k.AllowedCacheControls}
 	if u := g.dir.User(k.UserID); u != nil && u.UserRole == "proxy_admin" {
 		p.Admin = true
 	}

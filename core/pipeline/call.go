@@ -117,6 +117,8 @@ type Principal struct {
 	UserID   string
 	// Admin is true for the master key.
 	Admin bool
+	// AllowedCacheControls are the per-request cache controls the key may use (empty: all).
+	AllowedCacheControls []string
 }
 
 // Done reports whether the call has a result (response, stream or error).

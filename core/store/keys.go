@@ -10,7 +10,7 @@ import (
 
 const keyCols = "token, key_alias, key_name, team_id, user_id, models, max_budget, soft_budget, spend, " +
 	"budget_duration, budget_reset_at, expires, tpm_limit, rpm_limit, max_parallel_requests, model_max_budget, " +
-	"model_rpm_limit, model_tpm_limit, aliases, metadata, blocked, created_at, updated_at"
+	"model_rpm_limit, model_tpm_limit, aliases, metadata, blocked, created_at, updated_at, allowed_cache_controls"
 
 func scanKey(r rowScanner) (Key, error) {
 	var k Key
@@ -21,7 +21,7 @@ func scanKey(r rowScanner) (Key, error) {
 	err := r.Scan(&k.Token, &alias, &name, &team, &user, jsonCol{&k.Models}, &maxB, &softB, &k.Spend,
 		&dur, &reset, &exp, &tpm, &rpm, &par, jsonCol{&k.ModelMaxBudget},
 		jsonCol{&k.ModelRPMLimit}, jsonCol{&k.ModelTPMLimit}, jsonCol{&k.Aliases}, jsonCol{&k.Metadata},
-		&k.Blocked, &created, &updated)
+		&k.Blocked, &created, &updated, jsonCol{&k.AllowedCacheControls})
 	if err != nil {
 		return Key{}, err
 	}
@@ -30,6 +30,9 @@ func scanKey(r rowScanner) (Key, error) {
 	k.TPMLimit, k.RPMLimit, k.MaxParallelRequests = ptr(tpm), ptr(rpm), ptr(par)
 	k.BudgetResetAt, k.Expires = reset.t, exp.t
 	k.CreatedAt, k.UpdatedAt = created.val(), updated.val()
+	if len(k.AllowedCacheControls) == 0 {
+		k.AllowedCacheControls = nil
+	}
 	return k, nil
 }
 
@@ -52,7 +55,7 @@ func (s *Store) CreateKey(ctx context.Context, k Key) (Key, error) {
 		v(nullable(k.MaxBudget)).v(nullable(k.SoftBudget)).v(k.Spend).v(nstr(k.BudgetDuration)).t(k.BudgetResetAt).
 		t(k.Expires).v(nullable(k.TPMLimit)).v(nullable(k.RPMLimit)).v(nullable(k.MaxParallelRequests)).
 		j(k.ModelMaxBudget, "{}").j(k.ModelRPMLimit, "{}").j(k.ModelTPMLimit, "{}").j(k.Aliases, "{}").
-		j(k.Metadata, "{}").v(k.Blocked).t(&now).t(&now)
+		j(k.Metadata, "{}").v(k.Blocked).t(&now).t(&now).j(k.AllowedCacheControls, "[]")
 	if err := s.insert(ctx, "keys", keyCols, a); err != nil {
 		return Key{}, err
 	}
@@ -85,6 +88,7 @@ func (s *Store) UpdateKey(ctx context.Context, token string, u KeyUpdate) (Key, 
 	setJSONOpt(st, "model_tpm_limit", u.ModelTPMLimit, "{}")
 	setJSONOpt(st, "aliases", u.Aliases, "{}")
 	setJSONOpt(st, "metadata", u.Metadata, "{}")
+	setJSONOpt(st, "allowed_cache_controls", u.AllowedCacheControls, "[]")
 	setOpt(st, "blocked", u.Blocked, same)
 	if err := s.update(ctx, "keys", "token", token, st); err != nil {
 		return Key{}, err

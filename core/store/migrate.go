@@ -144,6 +144,9 @@ var migrations = []migration{
 		`CREATE INDEX spend_logs_model_group_start_time ON spend_logs (model_group, start_time)`,
 		`CREATE INDEX spend_logs_user_id_start_time ON spend_logs (user_id, start_time)`,
 	}},
+	{version: 2, name: "keys: allowed_cache_controls", stmts: []string{
+		`ALTER TABLE keys ADD COLUMN allowed_cache_controls {jsonarr} NOT NULL DEFAULT '[]'`,
+	}},
 }
 
 // SchemaVersion is the newest schema version this binary knows.

@@ -746,3 +746,22 @@ func TestSQLiteTwoHandles(t *testing.T) {
 		t.Fatalf("rows = %d, %v", n, err)
 	}
 }
+
+func TestKeyAllowedCacheControls(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		k, err := s.CreateKey(ctx, Key{Token: "tok-acc", AllowedCacheControls: []string{"no-cache"}})
+		if err != nil || len(k.AllowedCacheControls) != 1 || k.AllowedCacheControls[0] != "no-cache" {
+			t.Fatalf("created: %+v, %v", k.AllowedCacheControls, err)
+		}
+		k, err = s.UpdateKey(ctx, "tok-acc", KeyUpdate{AllowedCacheControls: Some([]string{"ttl", "s-maxage"})})
+		if err != nil || len(k.AllowedCacheControls) != 2 {
+			t.Fatalf("updated: %+v, %v", k.AllowedCacheControls, err)
+		}
+		k, err = s.CreateKey(ctx, Key{Token: "tok-none"})
+		if err != nil || len(k.AllowedCacheControls) != 0 {
+			t.Fatalf("a key without: %+v, %v", k.AllowedCacheControls, err)
+		}
+	})
+}

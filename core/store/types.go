@@ -76,32 +76,35 @@ type Key struct {
 	Aliases             map[string]string
 	Metadata            map[string]any
 	Blocked             bool
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
+	// AllowedCacheControls limits the per-request cache controls the key's requests may use (empty: all).
+	AllowedCacheControls []string
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
 }
 
 // KeyUpdate is a partial update of a key; unset fields are unchanged.
 // Setting BudgetDuration without BudgetResetAt schedules the next reset from now.
 type KeyUpdate struct {
-	KeyAlias            Opt[string]
-	TeamID              Opt[string]
-	UserID              Opt[string]
-	Models              Opt[[]string]
-	MaxBudget           Opt[*float64]
-	SoftBudget          Opt[*float64]
-	Spend               Opt[float64]
-	BudgetDuration      Opt[string]
-	BudgetResetAt       Opt[*time.Time]
-	Expires             Opt[*time.Time]
-	TPMLimit            Opt[*int64]
-	RPMLimit            Opt[*int64]
-	MaxParallelRequests Opt[*int64]
-	ModelMaxBudget      Opt[map[string]float64]
-	ModelRPMLimit       Opt[map[string]int64]
-	ModelTPMLimit       Opt[map[string]int64]
-	Aliases             Opt[map[string]string]
-	Metadata            Opt[map[string]any]
-	Blocked             Opt[bool]
+	KeyAlias             Opt[string]
+	TeamID               Opt[string]
+	UserID               Opt[string]
+	Models               Opt[[]string]
+	MaxBudget            Opt[*float64]
+	SoftBudget           Opt[*float64]
+	Spend                Opt[float64]
+	BudgetDuration       Opt[string]
+	BudgetResetAt        Opt[*time.Time]
+	Expires              Opt[*time.Time]
+	TPMLimit             Opt[*int64]
+	RPMLimit             Opt[*int64]
+	MaxParallelRequests  Opt[*int64]
+	ModelMaxBudget       Opt[map[string]float64]
+	ModelRPMLimit        Opt[map[string]int64]
+	ModelTPMLimit        Opt[map[string]int64]
+	Aliases              Opt[map[string]string]
+	Metadata             Opt[map[string]any]
+	Blocked              Opt[bool]
+	AllowedCacheControls Opt[[]string]
 }
 
 // KeyFilter selects keys for ListKeys.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -63,8 +64,11 @@ func startProcess(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	port := freePort(t)
 	p := &process{url: fmt.Sprintf("http://127.0.0.1:%d", port), stderr: &logBuffer{}, exited: make(chan error, 1)}
-	p.cmd = exec.Command(binary, append(args, "--host", "127.0.0.1", "--port", fmt.Sprint(port),
-		"--data-dir", t.TempDir())...)
+	args = append(args, "--host", "127.0.0.1", "--port", fmt.Sprint(port))
+	if !slices.Contains(args, "--data-dir") {
+		args = append(args, "--data-dir", t.TempDir())
+	}
+	p.cmd = exec.Command(binary, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -33,11 +34,15 @@ type governed struct {
 	admin    *admin.API
 	redis    redis.UniversalClient
 	closed   sync.Once
+	log      *slog.Logger
 }
 
 // defaultReserveTokens is the answer size reserved against budgets when a request sets no max_tokens and the
 // deployment's output limit is unknown or larger.
 const defaultReserveTokens = 4096
+
+// ledgerDrainTimeout bounds the wait for the ledger's outbox to reach the database at shutdown.
+const ledgerDrainTimeout = 5 * time.Second
 
 // databaseURL is general_settings.database_url, else DATABASE_URL, else the SQLite file in the data directory.
 func (g *Gateway) databaseURL(o Options) string {
@@ -84,7 +89,7 @@ func (g *Gateway) buildGovernance(ctx context.Context, o Options) (*governed, er
 		sum := sha256.Sum256([]byte(url))
 		outbox = filepath.Join(base, "switchyard", "outbox-"+hex.EncodeToString(sum[:6]))
 	}
-	gv := &governed{}
+	gv := &governed{log: g.log}
 	ok := false
 	defer func() {
 		if !ok {
@@ -157,7 +162,13 @@ func (gv *governed) closeNow(ctx context.Context) {
 		gv.governor.Close()
 	}
 	if gv.ledger != nil {
-		_ = gv.ledger.Close(ctx)
+		// Everything is durable in the outbox once Close starts; delivering it is only worth a short wait (a
+		// database that is down would otherwise hold the stop for the whole shutdown timeout).
+		dctx, cancel := context.WithTimeout(ctx, ledgerDrainTimeout)
+		if err := gv.ledger.Close(dctx); err != nil {
+			gv.log.Warn("spend ledger: rows left in the outbox for the next start", "error", err)
+		}
+		cancel()
 	}
 	if gv.store != nil {
 		_ = gv.store.Close()

@@ -2,6 +2,8 @@
 // from what the gateway sees: failed upstream calls (llm_exceptions), slow answers (llm_too_slow), requests
 // still running past the threshold (llm_requests_hanging), deployments put in cooldown (cooldown_deployment) and
 // outages of a deployment or of a whole model group, with a message when they answer again (outage_alerts).
+// A Watcher (governance.go) adds what needs the gateway's store: budgets crossed (budget_alerts), weekly and
+// monthly spend reports (spend_reports) and a spend ledger that cannot write (failed_tracking_spend).
 //
 // The Alerter is fed by the log stage (Observe, an accesslog.Observer), by its own pipeline stage (Stage, which
 // tracks calls under way) and by the router (OnCooldown). None of these blocks a request: alerts are
@@ -36,13 +38,14 @@ const (
 	OutageAlerts       Type = "outage_alerts"
 )
 
-// Supported lists the alert types this package raises, in a stable order.
-var Supported = []Type{LLMExceptions, LLMTooSlow, LLMRequestsHanging, CooldownDeployment, OutageAlerts}
+// Supported lists the alert types this package raises, in a stable order. The GovernanceTypes among them are
+// raised by a Watcher, which needs the gateway's store.
+var Supported = []Type{LLMExceptions, LLMTooSlow, LLMRequestsHanging, CooldownDeployment, OutageAlerts,
+	BudgetAlerts, SpendReports, FailedTrackingSpend}
 
-// Unsupported lists LiteLLM alert types that need what this gateway does not have yet (virtual keys with
-// budgets, a spend ledger, a database); configuring them has no effect.
-var Unsupported = []Type{"budget_alerts", "spend_reports", "failed_tracking_spend", "daily_reports",
-	"db_exceptions", "new_model_added", "region_outage_alerts", "fallback_reports"}
+// Unsupported lists LiteLLM alert types this gateway does not raise yet; configuring them has no effect.
+var Unsupported = []Type{"daily_reports", "db_exceptions", "new_model_added", "region_outage_alerts",
+	"fallback_reports"}
 
 // Defaults.
 const (

@@ -13,8 +13,9 @@ import (
 
 // buildAlerts makes the alerter of general_settings.alerting (nil when Slack alerting is off or has no webhook):
 // SLACK_WEBHOOK_URL from environment_variables, else the process environment; alert_types (default: every
-// type this build raises); alerting_threshold in seconds (default 300); alerting_args.
-// minor_outage_alert_threshold, the consecutive failures of a deployment that make an outage (default 3).
+// type this build raises; the governance types are watched by buildGovernanceAlerts); alerting_threshold in
+// seconds (default 300); alerting_args.minor_outage_alert_threshold, the consecutive failures of a deployment
+// that make an outage (default 3).
 // Its Close is added to the gateway's closers.
 func (g *Gateway) buildAlerts(lookupEnv func(string) (string, bool)) *alerts.Alerter {
 	gs := g.cfg.GeneralSettings
@@ -44,13 +45,13 @@ func (g *Gateway) buildAlerts(lookupEnv func(string) (string, bool)) *alerts.Ale
 	}
 	var types []alerts.Type
 	for _, name := range gs.AlertTypes {
-		t := alerts.Type(name)
+		t := alertType(name)
 		switch {
 		case slices.Contains(alerts.Supported, t):
 			types = append(types, t)
 		case slices.Contains(alerts.Unsupported, t):
-			g.Warnings = append(g.Warnings, fmt.Sprintf("general_settings.alert_types: %q alerts need spend tracking "+
-				"or a database, which this build does not have yet; ignored", name))
+			g.Warnings = append(g.Warnings, fmt.Sprintf("general_settings.alert_types: %q alerts are not raised by "+
+				"this build yet; ignored", name))
 		default:
 			g.Warnings = append(g.Warnings, fmt.Sprintf("general_settings.alert_types: unknown alert type %q; ignored",
 				name))

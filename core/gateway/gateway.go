@@ -91,6 +91,8 @@ type Gateway struct {
 	metrics *metrics.Metrics
 	// alerts raises general_settings.alerting's alerts (nil when alerting is off).
 	alerts *alerts.Alerter
+	// govAlerts watches budgets, spend reports and the spend ledger for alerts (nil when off or without gov).
+	govAlerts *alerts.Watcher
 	// modules holds provisioned plugin instances by id; wildcard routes add to it while serving.
 	mu      sync.Mutex
 	modules map[string]sdk.Module
@@ -146,6 +148,7 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		g.closers = append(g.closers, func() error { g.gov.close(context.Background()); return nil })
 		lookup = g.gov.governor.Authenticate
 	}
+	g.govAlerts = g.buildGovernanceAlerts()
 	g.auth = auth.New(cfg.GeneralSettings.MasterKey, lookup)
 	if !g.auth.Enabled() {
 		g.Warnings = append(g.Warnings, "general_settings.master_key is not set: every request is served without "+
@@ -186,6 +189,7 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		}
 	}
 	if gv := g.gov; gv != nil {
+		g.metrics.Collect(newBudgetCollector(gv.governor.Budgets))
 		g.metrics.GaugeFunc("litellm_spend_ledger_pending", "Spend log rows kept in the outbox, not yet in the database.",
 			func() float64 { st := gv.ledger.Stats(); return float64(st.Pending) + float64(st.Queued) })
 		g.metrics.CounterFunc("litellm_spend_ledger_delivered_total", "Spend log rows written to the database.",
@@ -276,6 +280,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if g.callbacks != nil {
 		g.callbacks.Close(ctx)
 	}
+	g.govAlerts.Close()
 	g.gov.close(ctx)
 	g.cleanup()
 	return err
@@ -290,6 +295,7 @@ func (g *Gateway) Close() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	g.govAlerts.Close()
 	g.gov.close(ctx)
 	g.cleanup()
 }

@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 PORT    ?= 4000
 CONFIG  ?= examples/config.yaml
 
-.PHONY: all build run test test-go test-examples node-deps lint vet fmt-check fmt bench bench-go tidy clean plugins
+.PHONY: all build run test test-go test-examples node-deps prometheus-dep lint vet fmt-check fmt bench bench-go tidy clean plugins
 
 all: build
 
@@ -17,7 +17,7 @@ build:
 run: build
 	./bin/gateway --config $(CONFIG) --port $(PORT)
 
-test: lint node-deps test-go test-examples
+test: lint node-deps prometheus-dep test-go test-examples
 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -30,6 +30,17 @@ test-examples:
 node-deps:
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix e2e/node --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the openai npm end-to-end tests will be skipped"; fi
+
+# A real Prometheus server for the e2e test that has it scrape the gateway: the Debian package's binary, unpacked
+# into bin/ (no root needed). Elsewhere the test skips, except under CI=true.
+prometheus-dep:
+	@if command -v prometheus >/dev/null 2>&1 || [ -x bin/prometheus ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then \
+		tmp=$$(mktemp -d) && (cd $$tmp && apt-get download prometheus >/dev/null 2>&1) && \
+		dpkg-deb -x $$tmp/prometheus_*.deb $$tmp/x && mkdir -p bin && cp $$tmp/x/usr/bin/prometheus bin/prometheus; \
+		rm -rf $$tmp; \
+	fi; \
+	[ -x bin/prometheus ] || echo "prometheus not available: the Prometheus scrape test will be skipped"
 
 lint: vet fmt-check
 

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	dto "github.com/prometheus/client_model/go"
 	"io"
 	"log/slog"
 	"net"
@@ -176,8 +177,18 @@ func TestAlertsReachSlack(t *testing.T) {
 		}
 	}
 	slack.mu.Lock()
-	defer slack.mu.Unlock()
+	delivered := len(slack.texts)
 	if len(slack.bad) > 0 {
 		t.Errorf("malformed webhook posts: %q", slack.bad)
+	}
+	slack.mu.Unlock()
+	f := e.scrapeUntil(t, "", func(f map[string]*dto.MetricFamily) bool {
+		return value(f["litellm_alerts_sent_total"], nil) >= float64(delivered)
+	})
+	if n := value(f["litellm_alerts_sent_total"], nil); n < float64(delivered) || n == 0 {
+		t.Errorf("litellm_alerts_sent_total = %v; the webhook got %d", n, delivered)
+	}
+	if _, ok := f["litellm_alerts_dropped_total"]; !ok {
+		t.Error("no litellm_alerts_dropped_total")
 	}
 }

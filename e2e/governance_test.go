@@ -527,6 +527,18 @@ func TestLedgerSurvivesDatabaseOutage(t *testing.T) {
 			t.Fatalf("with the database away, request %d: %v", i, err)
 		}
 	}
+	// Readiness says the database is away, and that spend waits in the outbox.
+	resp, err := http.Get(a.URL + "/health/readiness")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&ready)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(fmt.Sprint(ready["error"]), "database") ||
+		ready["spend_logs_pending"] == 0.0 {
+		t.Errorf("readiness with the database away: %d %v", resp.StatusCode, ready)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	_ = a.gw.Shutdown(ctx) // what SIGTERM does; the database is still unreachable
 	cancel()

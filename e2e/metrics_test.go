@@ -240,3 +240,34 @@ general_settings:
 		t.Fatal("the upstream key is in the health report")
 	}
 }
+
+// TestDeploymentPartialOutage: a deployment whose latest call failed, without cooling down (allowed_fails not
+// reached), is in partial outage (1); a healthy one is 0.
+func TestDeploymentPartialOutage(t *testing.T) {
+	t.Parallel()
+	e := start(t, `
+model_list:
+  - model_name: ok
+    litellm_params: {model: openai/gpt-4o, api_base: "{{FAKE}}/v1", api_key: "{{KEY}}"}
+  - model_name: flaky
+    litellm_params: {model: openai/fail-500, api_base: "{{FAKE}}/v1", api_key: "{{KEY}}"}
+router_settings:
+  num_retries: 0
+  allowed_fails: 5
+general_settings:
+  master_key: sk-master-test
+`)
+	if _, _, err := e.chat("ok"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.chat("flaky"); statusOf(err) != 500 {
+		t.Fatalf("flaky: %v", err)
+	}
+	f := e.scrape(t, "")
+	if n := value(f["litellm_deployment_state"], map[string]string{"model_group": "flaky"}); n != 1 {
+		t.Errorf("the failing deployment's state = %v, want 1 (partial outage)", n)
+	}
+	if n := value(f["litellm_deployment_state"], map[string]string{"model_group": "ok"}); n != 0 {
+		t.Errorf("the healthy deployment's state = %v, want 0", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -69,7 +70,7 @@ func TestAuthStage(t *testing.T) {
 				}
 				return
 			}
-			if c.Principal == nil || *c.Principal != tc.want {
+			if c.Principal == nil || !reflect.DeepEqual(*c.Principal, tc.want) {
 				t.Fatalf("principal = %+v, want %+v", c.Principal, tc.want)
 			}
 		})

@@ -73,6 +73,7 @@ func (g *Gateway) buildAlerts(lookupEnv func(string) (string, bool)) *alerts.Ale
 		}
 	}
 	sender := alerts.NewSlack(url, alerts.SlackOptions{Logger: g.log})
+	g.slack = sender
 	o.Send = sender.Send
 	a := alerts.New(o)
 	g.closers = append(g.closers, func() error {

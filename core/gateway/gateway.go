@@ -91,6 +91,8 @@ type Gateway struct {
 	metrics *metrics.Metrics
 	// alerts raises general_settings.alerting's alerts (nil when alerting is off).
 	alerts *alerts.Alerter
+	// slack delivers alerts (nil when alerting is off).
+	slack *alerts.Slack
 	// govAlerts watches budgets, spend reports and the spend ledger for alerts (nil when off or without gov).
 	govAlerts *alerts.Watcher
 	// modules holds provisioned plugin instances by id; wildcard routes add to it while serving.
@@ -187,6 +189,13 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 			g.metrics.CounterFunc("litellm_cache_redis_outages_total", "Times the cache's Redis became unreachable.",
 				func() float64 { return float64(r.Outages()) })
 		}
+	}
+	if s := g.slack; s != nil {
+		g.metrics.CounterFunc("litellm_alerts_sent_total", "Alert messages the Slack webhook accepted.",
+			func() float64 { return float64(s.Sent.Load()) })
+		g.metrics.CounterFunc("litellm_alerts_dropped_total",
+			"Alert messages lost: the queue was full, the webhook refused them or every retry failed.",
+			func() float64 { return float64(s.Dropped.Load()) })
 	}
 	if gv := g.gov; gv != nil {
 		g.metrics.Collect(newBudgetCollector(gv.governor.Budgets))

@@ -13,6 +13,8 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +24,7 @@ import (
 	"github.com/switchyard/gateway/core/accesslog"
 	"github.com/switchyard/gateway/core/pipeline"
 	"github.com/switchyard/gateway/core/router"
+	"github.com/switchyard/gateway/sdk"
 )
 
 // Metrics holds the gateway's collectors in a registry of its own (several gateways in one process, as in
@@ -40,6 +43,9 @@ type Metrics struct {
 	inFlight  prometheus.Gauge
 	fallbacks *prometheus.CounterVec
 	retries   *prometheus.CounterVec
+	// failing holds, per deployment id, whether its latest call failed upstream (*atomic.Bool): a deployment
+	// failing without cooling down is in partial outage.
+	failing sync.Map
 }
 
 var requestLabels = []string{"model_group", "deployment", "provider", "key_alias", "team", "status_class"}
@@ -157,6 +163,9 @@ func (m *Metrics) Observe(c *pipeline.Call) {
 	if c.Err != nil {
 		m.errors.WithLabelValues(group, provider, c.Err.Kind.String(), class).Inc()
 	}
+	if deployment != "" {
+		m.failingFlag(deployment).Store(upstreamFailure(c.Err))
+	}
 	if c.CacheHit {
 		m.cacheHits.WithLabelValues(group).Inc()
 		return // a hit costs nothing
@@ -196,11 +205,34 @@ func statusClass(status int) string {
 	return "unknown"
 }
 
+// failingFlag returns the flag of a deployment's latest outcome.
+func (m *Metrics) failingFlag(id string) *atomic.Bool {
+	if v, ok := m.failing.Load(id); ok {
+		return v.(*atomic.Bool)
+	}
+	v, _ := m.failing.LoadOrStore(id, new(atomic.Bool))
+	return v.(*atomic.Bool)
+}
+
+// upstreamFailure reports an error that says the deployment is unwell (server errors, timeouts, connection
+// failures), as opposed to the client's own mistakes or limits.
+func upstreamFailure(e *sdk.Error) bool {
+	if e == nil {
+		return false
+	}
+	switch e.Kind {
+	case sdk.KindInternal, sdk.KindAPIConnection, sdk.KindServiceUnavailable, sdk.KindTimeout:
+		return e.HTTPStatus() != 499
+	}
+	return e.HTTPStatus() >= 500
+}
+
 // RouterStatus exports the router's view of deployments at scrape time: litellm_deployment_state (0 healthy,
-// 2 cooling down after failures, as LiteLLM's outage value), litellm_deployment_cooldown (1 while cooling
-// down), litellm_deployment_in_flight; and the health of its shared state in Redis.
+// 1 partial outage: its latest call failed upstream, 2 outage: cooling down after failures, as LiteLLM's),
+// litellm_deployment_cooldown (1 while cooling down), litellm_deployment_in_flight; and the health of its
+// shared state in Redis.
 func (m *Metrics) RouterStatus(r *router.Router) {
-	m.reg.MustRegister(&routerCollector{r: r})
+	m.reg.MustRegister(&routerCollector{r: r, m: m})
 	if shared, _, _ := r.SharedState(); shared {
 		m.GaugeFunc("litellm_router_redis_degraded", "1 while the router's Redis is unreachable and state is local.",
 			func() float64 {
@@ -217,14 +249,18 @@ func (m *Metrics) RouterStatus(r *router.Router) {
 var (
 	deploymentLabels = []string{"model_group", "deployment", "provider"}
 	stateDesc        = prometheus.NewDesc("litellm_deployment_state",
-		"Deployment state: 0 healthy, 2 outage (cooling down after failures).", deploymentLabels, nil)
+		"Deployment state: 0 healthy, 1 partial outage (its latest call failed), 2 outage (cooling down after "+
+			"failures).", deploymentLabels, nil)
 	cooldownDesc = prometheus.NewDesc("litellm_deployment_cooldown",
 		"1 while the deployment cools down after failures.", deploymentLabels, nil)
 	inFlightDesc = prometheus.NewDesc("litellm_deployment_in_flight",
 		"Requests to the deployment under way on this replica.", deploymentLabels, nil)
 )
 
-type routerCollector struct{ r *router.Router }
+type routerCollector struct {
+	r *router.Router
+	m *Metrics
+}
 
 func (c *routerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- stateDesc
@@ -237,8 +273,11 @@ func (c *routerCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	for _, s := range c.r.Status(ctx) {
 		state, cool := 0.0, 0.0
-		if s.CoolingDown {
+		switch {
+		case s.CoolingDown:
 			state, cool = 2, 1
+		case c.m.failingFlag(s.ID).Load():
+			state = 1
 		}
 		ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, state, s.Group, s.ID, s.Provider)
 		ch <- prometheus.MustNewConstMetric(cooldownDesc, prometheus.GaugeValue, cool, s.Group, s.ID, s.Provider)

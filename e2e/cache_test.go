@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"reflect"
 	"strings"
@@ -432,14 +431,14 @@ func TestCacheRedisOutage(t *testing.T) {
 	t.Parallel()
 	needRedis(t)
 	proxy := newCutProxy(t)
-	_, port, _ := net.SplitHostPort(proxy.ln.Addr().String())
+	port := proxy.Port()
 	e := start(t, cacheConfig(cacheRedisParams(port)))
 	e.ask(t, "q")
 	if _, h := e.ask(t, "q"); cacheKey(h) == "" {
 		t.Fatal("no hit before the outage")
 	}
 	e.wantCalls(t, "gpt-4o", 1)
-	proxy.cutAll()
+	proxy.Cut()
 	for i := 0; i < 3; i++ {
 		begin := time.Now()
 		if _, h := e.ask(t, "q"); cacheKey(h) != "" {

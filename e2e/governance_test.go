@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/switchyard/gateway/internal/faultproxy"
 	"io"
 	"math"
 	"net/http"
@@ -504,8 +505,8 @@ func TestReplicasSharePostgresAndRedis(t *testing.T) {
 func TestLedgerSurvivesDatabaseOutage(t *testing.T) {
 	t.Parallel()
 	db := storetest.Postgres(t)
-	proxy := newCutProxyTo(t, "127.0.0.1:5432")
-	viaProxy := strings.Replace(db, "127.0.0.1:5432", proxy.ln.Addr().String(), 1)
+	proxy := faultproxy.New(t, "127.0.0.1:5432")
+	viaProxy := strings.Replace(db, "127.0.0.1:5432", proxy.Addr(), 1)
 	dir := t.TempDir()
 	cfg := governedConfig + "  database_url: \"" + viaProxy + "\"\n"
 	fake := fakeupstream.New(fakeAnswer())
@@ -521,7 +522,7 @@ func TestLedgerSurvivesDatabaseOutage(t *testing.T) {
 		}
 	}
 	a.spendRows("?api_key="+key, 5)
-	proxy.cutAll()
+	proxy.Cut()
 	for i := 0; i < 20; i++ {
 		if _, err := a.askWith(key, "gpt-4o"); err != nil {
 			t.Fatalf("with the database away, request %d: %v", i, err)
@@ -543,7 +544,7 @@ func TestLedgerSurvivesDatabaseOutage(t *testing.T) {
 	_ = a.gw.Shutdown(ctx) // what SIGTERM does; the database is still unreachable
 	cancel()
 
-	proxy.restore()
+	proxy.Restore()
 	b := startGatewayIn(t, cfg, dir)
 	rows := b.spendRows("?api_key="+key, 25)
 	time.Sleep(200 * time.Millisecond)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/switchyard/gateway/internal/faultproxy"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -116,92 +117,15 @@ router_settings:
 	}
 }
 
-// cutProxy forwards TCP connections to a server (Redis unless said otherwise) until cut.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	cut    bool
-}
-
-func newCutProxy(t *testing.T) *cutProxy { return newCutProxyTo(t, "127.0.0.1:6379") }
-
-func newCutProxyTo(t *testing.T, target string) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			if p.cut {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { _, _ = copyConn(up, c) }()
-			go func() { _, _ = copyConn(c, up) }()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); p.cutAll() })
-	return p
-}
-
-func copyConn(dst, src net.Conn) (int64, error) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	var n int64
-	for {
-		k, err := src.Read(buf)
-		if k > 0 {
-			if _, werr := dst.Write(buf[:k]); werr != nil {
-				return n, werr
-			}
-			n += int64(k)
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-}
-
-func (p *cutProxy) cutAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = true
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// restore lets connections through again.
-func (p *cutProxy) restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = false
-}
+// newCutProxy is a proxy to the local Redis that a test can cut.
+func newCutProxy(t *testing.T) *faultproxy.Proxy { return faultproxy.New(t, "127.0.0.1:6379") }
 
 // TestRedisOutage: when Redis goes away mid-test the gateway keeps serving, with local limits.
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
 	needRedis(t)
 	proxy := newCutProxy(t)
-	_, port, _ := net.SplitHostPort(proxy.ln.Addr().String())
+	port := proxy.Port()
 	e := start(t, `
 model_list:
   - model_name: g
@@ -218,7 +142,7 @@ router_settings:
 	if code, body := e.readiness(t); code != 200 || !strings.Contains(body, `"router_redis":"connected"`) {
 		t.Fatalf("readiness before the outage: %d %s", code, body)
 	}
-	proxy.cutAll()
+	proxy.Cut()
 	for i := 0; i < 5; i++ {
 		begin := time.Now()
 		if _, _, err := e.chat("g"); err != nil {

@@ -4,11 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/switchyard/gateway/internal/faultproxy"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,68 +17,14 @@ import (
 	"github.com/switchyard/gateway/core/store/storetest"
 )
 
-// tcpProxy forwards connections to target until cut; restore lets new ones through again.
-type tcpProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	cut    bool
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln, target: target}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			up, err := net.Dial("tcp", target)
-			if p.cut || err != nil {
-				p.mu.Unlock()
-				c.Close()
-				if up != nil {
-					up.Close()
-				}
-				continue
-			}
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); p.setCut(true) })
-	return p
-}
-
-func (p *tcpProxy) setCut(cut bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = cut
-	if cut {
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.conns = nil
-	}
-}
-
 // TestLedgerSurvivesOutageAndSIGTERM: the database goes away mid-load, the gateway process is stopped with
 // SIGTERM while it is still away, and started again once it is back: every request served is in the spend log
 // exactly once.
 func TestLedgerSurvivesOutageAndSIGTERM(t *testing.T) {
 	t.Parallel()
 	db := storetest.Postgres(t)
-	proxy := newTCPProxy(t, "127.0.0.1:5432")
-	viaProxy := strings.Replace(db, "127.0.0.1:5432", proxy.ln.Addr().String(), 1)
+	proxy := faultproxy.New(t, "127.0.0.1:5432")
+	viaProxy := strings.Replace(db, "127.0.0.1:5432", proxy.Addr(), 1)
 	cfg := writeConfig(t, fmt.Sprintf(`
 model_list:
   - model_name: demo
@@ -108,7 +53,7 @@ general_settings:
 	}
 	p := startProcess(t, nil, "--config", cfg, "--data-dir", dataDir)
 	ask(p, 10)
-	proxy.setCut(true)
+	proxy.Cut()
 	ask(p, 15)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -120,7 +65,7 @@ general_settings:
 		t.Fatalf("the gateway did not stop on SIGTERM: %s", p.stderr)
 	}
 
-	proxy.setCut(false)
+	proxy.Restore()
 	startProcess(t, nil, "--config", cfg, "--data-dir", dataDir)
 	conn, err := sql.Open("pgx", db)
 	if err != nil {

@@ -122,16 +122,9 @@ func (a *API) customerUpdate(c *fiber.Ctx, q *request) error {
 // customerDelete answers POST /customer/delete {"user_ids": [...]}. Every customer must exist, or none is
 // deleted; their spend rows are kept.
 func (a *API) customerDelete(c *fiber.Ctx, q *request) error {
-	r, err := parseBody(c.Body())
+	ids, err := idList(c.Body(), "user_ids")
 	if err != nil {
 		return err
-	}
-	ids := strList(r, "user_ids")
-	if r.err == nil && len(ids) == 0 {
-		r.fail("user_ids", "user_ids is required.")
-	}
-	if r.err != nil {
-		return r.err
 	}
 	for _, id := range ids {
 		if _, err := a.getCustomer(q.ctx, id, "user_ids"); err != nil {
@@ -197,16 +190,9 @@ func (a *API) customerList(c *fiber.Ctx, q *request) error {
 // that does not exist is a 404.
 func (a *API) customerBlock(blocked bool) handler {
 	return func(c *fiber.Ctx, q *request) error {
-		r, err := parseBody(c.Body())
+		ids, err := idList(c.Body(), "user_ids")
 		if err != nil {
 			return err
-		}
-		ids := strList(r, "user_ids")
-		if r.err == nil && len(ids) == 0 {
-			r.fail("user_ids", "user_ids is required.")
-		}
-		if r.err != nil {
-			return r.err
 		}
 		for _, id := range ids {
 			if err := a.setBlocked(q.ctx, id, blocked); err != nil {

@@ -76,6 +76,23 @@ func required(r *reader, name string) string {
 	return v
 }
 
+// idList reads a request body whose field name lists the ids to act on ({"team_ids": [...]}), required and
+// non-empty.
+func idList(body []byte, name string) ([]string, error) {
+	r, err := parseBody(body)
+	if err != nil {
+		return nil, err
+	}
+	ids := strList(r, name)
+	if r.err == nil && len(ids) == 0 {
+		r.fail(name, name+" is required.")
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return ids, nil
+}
+
 // strList reads a list of strings; a single string is taken as a list of one.
 func strList(r *reader, name string) []string {
 	raw, ok := r.f[name]

@@ -232,16 +232,9 @@ func (a *API) teamUpdate(c *fiber.Ctx, q *request) error {
 // teamDelete answers POST /team/delete {"team_ids": [...]}. The teams' keys go with them (as in LiteLLM) and
 // their members leave them. Every team must exist, or none is deleted.
 func (a *API) teamDelete(c *fiber.Ctx, q *request) error {
-	r, err := parseBody(c.Body())
+	ids, err := idList(c.Body(), "team_ids")
 	if err != nil {
 		return err
-	}
-	ids := strList(r, "team_ids")
-	if r.err == nil && len(ids) == 0 {
-		r.fail("team_ids", "team_ids is required.")
-	}
-	if r.err != nil {
-		return r.err
 	}
 	var keys, users []string
 	for _, id := range ids {

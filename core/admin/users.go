@@ -222,16 +222,9 @@ func (a *API) userUpdate(c *fiber.Ctx, q *request) error {
 // userDelete answers POST /user/delete {"user_ids": [...]}: the users, their keys (as in LiteLLM) and their
 // team memberships go. Every user must exist, or none is deleted.
 func (a *API) userDelete(c *fiber.Ctx, q *request) error {
-	r, err := parseBody(c.Body())
+	ids, err := idList(c.Body(), "user_ids")
 	if err != nil {
 		return err
-	}
-	ids := strList(r, "user_ids")
-	if r.err == nil && len(ids) == 0 {
-		r.fail("user_ids", "user_ids is required.")
-	}
-	if r.err != nil {
-		return r.err
 	}
 	var keys []string
 	teams := map[string]bool{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/switchyard/gateway/internal/faultproxy"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -116,86 +117,13 @@ func TestRedisStore(t *testing.T) {
 	}
 }
 
-// toggleProxy forwards TCP connections to Redis; down cuts every connection and refuses new ones until up.
-type toggleProxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	isUp  bool
-}
-
-func newToggleProxy(t *testing.T) *toggleProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &toggleProxy{ln: ln, isUp: true}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			up := p.isUp
-			var srv net.Conn
-			if up {
-				srv, err = net.Dial("tcp", redisAddr)
-			}
-			if !up || err != nil {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			p.conns = append(p.conns, c, srv)
-			p.mu.Unlock()
-			go pipe(srv, c)
-			go pipe(c, srv)
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); p.down() })
-	return p
-}
-
-func pipe(dst, src net.Conn) {
-	defer dst.Close()
-	buf := make([]byte, 16<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (p *toggleProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.isUp = false
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *toggleProxy) up() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.isUp = true
-}
-
 // Redis going away mid-use makes the store a quick miss (logged and counted once); it recovers by itself.
 func TestRedisOutageAndRecovery(t *testing.T) {
 	t.Parallel()
 	needRedis(t)
-	proxy := newToggleProxy(t)
+	proxy := faultproxy.New(t, redisAddr)
 	logs := &syncBuffer{}
-	r, err := NewRedis(RedisOptions{Addr: proxy.ln.Addr().String(), KeyPrefix: testPrefix(t),
+	r, err := NewRedis(RedisOptions{Addr: proxy.Addr(), KeyPrefix: testPrefix(t),
 		RetryInterval: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +135,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 		t.Fatal("no hit through the proxy")
 	}
 
-	proxy.down()
+	proxy.Cut()
 	for i := 0; i < 20; i++ {
 		begin := time.Now()
 		if _, ok := r.Get(ctx, "k"); ok {
@@ -222,7 +150,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 		t.Fatalf("degraded %v, outages %d; want true, 1", r.Degraded(), r.Outages())
 	}
 
-	proxy.up()
+	proxy.Restore()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, ok := r.Get(ctx, "k"); ok {
@@ -269,8 +197,8 @@ func TestRedisOptionsErrors(t *testing.T) {
 func TestStageOverRedis(t *testing.T) {
 	t.Parallel()
 	needRedis(t)
-	proxy := newToggleProxy(t)
-	r, err := NewRedis(RedisOptions{Addr: proxy.ln.Addr().String(), KeyPrefix: testPrefix(t),
+	proxy := faultproxy.New(t, redisAddr)
+	r, err := NewRedis(RedisOptions{Addr: proxy.Addr(), KeyPrefix: testPrefix(t),
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -283,7 +211,7 @@ func TestStageOverRedis(t *testing.T) {
 	}
 	h.chat(chatBody("hi", `,"stream":true`))
 	h.calls(1)
-	proxy.down()
+	proxy.Cut()
 	for i := 0; i < 3; i++ {
 		if res := h.chat(chatBody("hi", "")); res.call.CacheHit || res.call.Err != nil {
 			t.Fatalf("during the outage: hit %v, err %v", res.call.CacheHit, res.call.Err)

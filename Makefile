@@ -65,7 +65,7 @@ BENCH_FLAGS ?=
 bench: bench-go bench-load
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./bench/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./bench/... ./core/quota/ ./core/ledger/
 
 bench-load:
 	$(GO) run ./bench/cmd/harness $(BENCH_FLAGS)

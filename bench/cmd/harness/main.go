@@ -1,14 +1,18 @@
 // Command harness is `make bench-load`: on one machine, in one go, it builds the gateway and the benchmark
-// servers, starts a fake OpenAI upstream, the gateway and a minimal Go reverse proxy in front of it, and runs
-// the same load against each target (the fake directly, through the Go proxy, through the gateway):
-// latency at one connection, throughput at 32 and 128 connections, and streaming time to first token. It
+// servers, starts a fake OpenAI upstream and, in front of it, a minimal Go reverse proxy, nginx and the gateway
+// (bare, and with keys, budgets and the spend ledger on: SQLite, or Redis and PostgreSQL), and runs the same
+// load against each target (the fake directly, and through each of them): latency at one connection,
+// throughput at 32 and 128 connections, and streaming time to first token. It
 // accounts the CPU time and memory of every server process, repeats the matrix for several rounds with the
 // order of targets rotated, and writes a markdown report (bench/results/latest.md, with the raw results in
 // latest.json next to it).
 //
-//	go run ./bench/cmd/harness                        # the default run, about 2.5 minutes
+//	go run ./bench/cmd/harness                        # the default run, about 4.5 minutes
 //	go run ./bench/cmd/harness --rounds 5 --duration 10s
 //	go run ./bench/cmd/harness --scenarios tail256     # 256 connections in front of a 20 ms upstream
+//	go run ./bench/cmd/harness --targets direct,nginx,gateway
+//
+// Targets that cannot run on the machine (no nginx, no Redis or PostgreSQL) are left out with a message.
 package main
 
 import (
@@ -49,6 +53,10 @@ type flags struct {
 	client          string
 	fakeServer      string
 	keep            bool
+	nginx           string
+	nginxWorkers    int
+	redis           string
+	postgres        string
 }
 
 func main() {
@@ -66,11 +74,17 @@ func run() int {
 	flag.DurationVar(&f.warmupAll, "warmup-all", 2*time.Second, "warm-up of each target once started")
 	flag.StringVar(&f.scenarios, "scenarios", "latency,tput32,tput128,stream",
 		"scenarios to run, comma-separated (latency, tput32, tput128, stream, tail256, paced)")
-	flag.StringVar(&f.targets, "targets", "direct,goproxy,gateway", "targets to measure, comma-separated")
+	flag.StringVar(&f.targets, "targets", defaultTargets, "targets to measure, comma-separated")
 	flag.StringVar(&f.out, "out", "", "report file (default bench/results/latest.md; raw results in .json next to it)")
 	flag.StringVar(&f.client, "client", "raw", "load generator client: raw or nethttp")
 	flag.StringVar(&f.fakeServer, "fake-server", "fasthttp", "fake upstream server: fasthttp or nethttp")
 	flag.BoolVar(&f.keep, "keep", false, "keep the temporary directory (binaries, configs, server logs)")
+	flag.StringVar(&f.nginx, "nginx", "", "nginx binary (default: on PATH, /usr/sbin/nginx or bin/nginx, else "+
+		"fetched with apt-get download into bin/nginx; \"off\" leaves nginx out)")
+	flag.IntVar(&f.nginxWorkers, "nginx-workers", 2, "nginx worker processes (2: both cores, as the gateway has)")
+	flag.StringVar(&f.redis, "redis", "127.0.0.1:6379", "Redis of the gateway-gov-redis-pg target")
+	flag.StringVar(&f.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+		"PostgreSQL server of the gateway-gov-redis-pg target (a database is created on it, and dropped)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -78,6 +92,7 @@ func run() int {
 	h := &harness{flags: f}
 	err := h.run(ctx)
 	h.stopAll() // every child, whatever happened
+	h.cleanup() // then what they used: databases, Redis keys
 	if h.dir != "" && !f.keep {
 		_ = os.RemoveAll(h.dir)
 	}
@@ -97,10 +112,15 @@ type harness struct {
 	dir        string // temporary: binaries, configs, logs
 	root       string // the module's root
 	gatewayBin string
+	nginxBin   string
 	upstream   string // the upstream group being run
 
-	mu    sync.Mutex
-	procs []*process
+	mu       sync.Mutex
+	procs    []*process
+	cleanups []func()
+
+	// missing holds the targets left out (they cannot run here), with the reason.
+	missing []missingTarget
 
 	machine machineInfo
 	runs    []*runRecord
@@ -119,6 +139,54 @@ func (h *harness) start(name, bin string, args ...string) (*process, error) {
 	h.procs = append(h.procs, p)
 	h.mu.Unlock()
 	return p, nil
+}
+
+// missingTarget is a target left out of the run.
+type missingTarget struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// logf prints a progress line.
+func (h *harness) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+}
+
+// onCleanup registers fn to run when the harness ends, after every child has stopped.
+func (h *harness) onCleanup(fn func()) {
+	h.mu.Lock()
+	h.cleanups = append(h.cleanups, fn)
+	h.mu.Unlock()
+}
+
+// cleanup runs the registered functions, last registered first.
+func (h *harness) cleanup() {
+	h.mu.Lock()
+	fns := h.cleanups
+	h.cleanups = nil
+	h.mu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
+}
+
+// prepareTargets runs the targets' checks and returns those that can run; the others are reported missing.
+func (h *harness) prepareTargets(ctx context.Context, tgts []targetSpec) []targetSpec {
+	var ok []targetSpec
+	for _, t := range tgts {
+		if t.prepare != nil {
+			if err := t.prepare(ctx, h); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				h.logf("%s: the %s row is missing from this run: %v", t.name, t.name, err)
+				h.missing = append(h.missing, missingTarget{Name: t.name, Reason: err.Error()})
+				continue
+			}
+		}
+		ok = append(ok, t)
+	}
+	return ok
 }
 
 func (h *harness) stopAll() {
@@ -160,6 +228,12 @@ func (h *harness) run(ctx context.Context) error {
 	}
 	if err := h.build(ctx); err != nil {
 		return err
+	}
+	if tgts = h.prepareTargets(ctx, tgts); ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if len(tgts) == 0 {
+		return errors.New("no target can run here")
 	}
 	h.machine = readMachine()
 	h.memory = map[string]*memRecord{}
@@ -318,7 +392,10 @@ func (h *harness) runGroup(ctx context.Context, up upstreamSpec, scs []scenario,
 		m := h.memRecord(t.name)
 		m.after = rssOf(g.endpoints[i].proc)
 		if p := g.endpoints[i].proc; p != nil {
-			_, m.hwm, _ = memory(p.pid())
+			for _, pid := range p.pids() {
+				_, hwm, _ := memory(pid)
+				m.hwm += hwm
+			}
 		}
 	}
 	return nil
@@ -389,20 +466,36 @@ func (h *harness) memRecord(target string) *memRecord {
 	return h.memory[key]
 }
 
+// rssOf is the resident set of a target: for a process tree (nginx), the sum over its processes, which counts
+// the pages they share once per process.
 func rssOf(p *process) int64 {
 	if p == nil {
 		return 0
 	}
-	rss, _, _ := memory(p.pid())
-	return rss
+	return rssOfPids(p.pids())
+}
+
+func rssOfPids(pids []int) int64 {
+	var total int64
+	for _, pid := range pids {
+		rss, _, _ := memory(pid)
+		total += rss
+	}
+	return total
 }
 
 // measure runs one scenario against one target, with the CPU time of the servers read when the measured
 // window opens and closes and the target's memory sampled meanwhile.
 func (h *harness) measure(ctx context.Context, round int, sc scenario, target string, g *group, ep endpoint) (*runRecord, error) {
-	roles := map[string]*process{"fake": g.fake.proc}
-	if ep.proc != nil && ep.proc != g.fake.proc {
-		roles["target"] = ep.proc
+	// The processes of each role, listed before the run (nginx's workers), so that the window's readings are
+	// quick.
+	roles := map[string][]int{"fake": g.fake.proc.pids()}
+	var watched []int // whose memory is sampled: the target's processes (direct: the fake)
+	if ep.proc != nil {
+		watched = ep.proc.pids()
+		if ep.proc != g.fake.proc {
+			roles["target"] = watched
+		}
 	}
 	before := map[string]time.Duration{}
 	rec := &runRecord{Round: round + 1, Scenario: sc.name, Target: target, CPUSeconds: map[string]float64{}}
@@ -411,10 +504,10 @@ func (h *harness) measure(ctx context.Context, round int, sc scenario, target st
 	o.Conns, o.Requests, o.WarmupRequests, o.Duration, o.Warmup = sc.conns, sc.requests, sc.warmupRequests,
 		sc.duration, sc.warmup
 	o.OnWindow = func(open bool) {
-		for role, p := range roles {
-			t, err := cpuTime(p.pid())
+		for role, pids := range roles {
+			t, err := cpuTimeOf(pids)
 			if err != nil {
-				readErr = fmt.Errorf("reading the CPU time of %s: %w", p.name, err)
+				readErr = fmt.Errorf("reading the CPU time of the %s: %w", role, err)
 			}
 			if open {
 				before[role] = t
@@ -433,7 +526,7 @@ func (h *harness) measure(ctx context.Context, round int, sc scenario, target st
 		for {
 			select {
 			case <-tick.C:
-				peak = max(peak, rssOf(ep.proc))
+				peak = max(peak, rssOfPids(watched))
 			case <-stopSampling:
 				sampled <- peak
 				return

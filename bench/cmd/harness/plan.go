@@ -49,7 +49,11 @@ type targetSpec struct {
 	name string
 	// about is the column's legend in the report.
 	about string
-	start func(ctx context.Context, h *harness, up endpoint) (endpoint, error)
+	// prepare, when set, runs once before any server starts and checks that the target can be measured here
+	// (its binary, the databases it needs); when it fails, the target's column is left out of the report with
+	// the reason, and the run goes on without it.
+	prepare func(ctx context.Context, h *harness) error
+	start   func(ctx context.Context, h *harness, up endpoint) (endpoint, error)
 }
 
 var targets = []targetSpec{
@@ -57,10 +61,21 @@ var targets = []targetSpec{
 		start: func(_ context.Context, _ *harness, up endpoint) (endpoint, error) { return up, nil }},
 	{name: "goproxy", about: "→ net/http/httputil reverse proxy → fake (the floor for a Go proxy)",
 		start: startGoProxy},
-	{name: "gateway", about: "→ Switchyard (auth on, one openai/ deployment, no retries) → fake",
-		start: startGateway},
-	// Issue 9: {name: "nginx", about: "→ nginx proxy_pass with keep-alive upstream → fake", start: startNginx},
+	{name: "nginx", about: "→ nginx proxy_pass, keep-alive upstream connections, no buffering → fake (the floor " +
+		"of issue 9)", prepare: prepareNginx, start: startNginx},
+	{name: "gateway", about: "→ Switchyard (master key, one openai/ deployment, no retries; no data directory: " +
+		"keys, budgets and the ledger off) → fake",
+		start: gatewayTarget(gatewayVariant{})},
+	{name: "gateway-gov", about: "→ the same gateway with governance: a virtual key with RPM, TPM and budget " +
+		"limits, SQLite store and spend ledger in a fresh data directory → fake",
+		start: gatewayTarget(gatewayVariant{governance: true})},
+	{name: "gateway-gov-redis-pg", about: "→ gateway-gov with its counters (and the router's) in Redis and its " +
+		"store in a fresh PostgreSQL database → fake",
+		prepare: prepareShared, start: gatewayTarget(gatewayVariant{governance: true, shared: true})},
 }
+
+// defaultTargets is every target: the ones that cannot run here are left out with a message.
+const defaultTargets = "direct,goproxy,nginx,gateway,gateway-gov,gateway-gov-redis-pg"
 
 // scenario is one load shape.
 type scenario struct {
@@ -138,36 +153,55 @@ func startGoProxy(ctx context.Context, h *harness, up endpoint) (endpoint, error
 	return endpoint{url: "http://" + addr, key: up.key, proc: p}, nil
 }
 
-// gatewayConfig is the gateway's configuration: one model in front of the fake, auth on (so the auth stage
-// runs as in production), no retries (a failure must show as an error, not as latency).
-const gatewayConfig = `model_list:
-  - model_name: %s
-    litellm_params:
-      model: openai/%s
-      api_base: %s/v1
-      api_key: %s
-router_settings:
-  num_retries: 0
-general_settings:
-  master_key: %s
-`
+// gatewayTarget starts a gateway of the given variant.
+func gatewayTarget(v gatewayVariant) func(context.Context, *harness, endpoint) (endpoint, error) {
+	return func(ctx context.Context, h *harness, up endpoint) (endpoint, error) {
+		return startGateway(ctx, h, up, v)
+	}
+}
 
-func startGateway(ctx context.Context, h *harness, up endpoint) (endpoint, error) {
+func startGateway(ctx context.Context, h *harness, up endpoint, v gatewayVariant) (endpoint, error) {
+	name := "gateway"
+	if v.governance {
+		name += "-gov"
+	}
+	if v.shared {
+		name += "-redis-pg"
+	}
+	var shared *sharedState
+	if v.shared {
+		var err error
+		if shared, err = newSharedState(ctx, h); err != nil {
+			return endpoint{}, err
+		}
+	}
 	addr, err := freeAddr()
 	if err != nil {
 		return endpoint{}, err
 	}
-	cfg := filepath.Join(h.dir, "gateway-"+h.upstream+".yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, gatewayConfig, model, model, up.url, up.key, masterKey), 0o600); err != nil {
+	cfg := filepath.Join(h.dir, name+"-"+h.upstream+".yaml")
+	if err := os.WriteFile(cfg, []byte(gatewayConfig(up, shared)), 0o600); err != nil {
 		return endpoint{}, err
 	}
 	host, port, _ := net.SplitHostPort(addr)
-	p, err := h.start("gateway", h.gatewayBin, "--config", cfg, "--host", host, "--port", port)
+	// Without governance, an empty data directory: the gateway keeps no state (the master key alone is
+	// accepted). With it, a fresh one: the SQLite store, or only the ledger's outbox next to PostgreSQL.
+	dataDir := ""
+	if v.governance {
+		dataDir = filepath.Join(h.dir, "data-"+name+"-"+h.upstream)
+	}
+	p, err := h.start(name, h.gatewayBin, "--config", cfg, "--host", host, "--port", port, "--data-dir="+dataDir)
 	if err != nil {
 		return endpoint{}, err
 	}
 	if err := p.waitReady(ctx, addr, "http://"+addr+"/health/liveliness"); err != nil {
 		return endpoint{}, err
 	}
-	return endpoint{url: "http://" + addr, key: masterKey, proc: p}, nil
+	ep := endpoint{url: "http://" + addr, key: masterKey, proc: p}
+	if v.governance {
+		if ep.key, err = generateKey(ctx, ep.url); err != nil {
+			return endpoint{}, fmt.Errorf("%w\n%s", err, p.tail())
+		}
+	}
+	return ep, nil
 }

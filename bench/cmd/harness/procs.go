@@ -23,6 +23,9 @@ type process struct {
 	cmd  *exec.Cmd
 	log  string // its stdout and stderr
 	done chan struct{}
+	// tree: the process works through children of its own (nginx's workers), whose CPU time and memory are
+	// charged to it too.
+	tree bool
 }
 
 // start launches a child in its own process group, with its output in dir/name.log. Pdeathsig kills it if the
@@ -34,6 +37,7 @@ func start(dir, name, bin string, args ...string) (*process, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = childEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -50,6 +54,88 @@ func start(dir, name, bin string, args ...string) (*process, error) {
 }
 
 func (p *process) pid() int { return p.cmd.Process.Pid }
+
+// childEnv is the environment of the children: the harness's, without the variables through which the gateway
+// would read settings other than its configuration file (a DATABASE_URL in the shell would otherwise turn the
+// SQLite variants into PostgreSQL ones).
+func childEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if name == "DATABASE_URL" || name == "LITELLM_MASTER_KEY" || name == "LITELLM_LOG" ||
+			strings.HasPrefix(name, "SWITCHYARD_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// pids returns the process and, for a tree, its children at the time of the call.
+func (p *process) pids() []int {
+	if !p.tree {
+		return []int{p.pid()}
+	}
+	return append([]int{p.pid()}, childrenOf(p.pid())...)
+}
+
+// childrenOf returns the processes whose parent is pid, from /proc.
+func childrenOf(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, err := parentOf(child); err == nil && ppid == pid {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// statFields returns the fields of /proc/<pid>/stat after the command name: field 3 (state) is index 0.
+func statFields(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	// The command name (field 2) may contain spaces; the fields after it start past the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, errors.New("malformed /proc/<pid>/stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return nil, errors.New("malformed /proc/<pid>/stat")
+	}
+	return f, nil
+}
+
+func parentOf(pid int) (int, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(f[1]) // field 4
+}
+
+// cpuTimeOf is cpuTime summed over processes.
+func cpuTimeOf(pids []int) (time.Duration, error) {
+	var total time.Duration
+	for _, pid := range pids {
+		t, err := cpuTime(pid)
+		if err != nil {
+			return 0, err
+		}
+		total += t
+	}
+	return total, nil
+}
 
 func (p *process) exited() bool {
 	select {
@@ -128,18 +214,9 @@ const userHZ = 100
 
 // cpuTime returns the user+system CPU time of a process, its exited threads included, with 10 ms resolution.
 func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := statFields(pid)
 	if err != nil {
 		return 0, err
-	}
-	// The command name (field 2) may contain spaces; the fields after it start past the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("malformed /proc/<pid>/stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, errors.New("malformed /proc/<pid>/stat")
 	}
 	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
 	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15

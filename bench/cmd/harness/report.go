@@ -73,12 +73,24 @@ func (h *harness) median(sc, target string, m metric) float64 {
 // extra is the median over rounds of (target − direct) for a figure: each round's difference pairs two runs
 // made seconds apart, which cancels slow drifts of the machine better than subtracting two medians.
 func (h *harness) extra(sc, target string, m metric) float64 {
-	base := h.runsOf(sc, "direct")
+	return h.paired(sc, target, "direct", m, func(t, b float64) float64 { return t - b })
+}
+
+// ratio is the median over rounds of target ÷ base for a figure, each round's runs paired as in extra.
+func (h *harness) ratio(sc, target, base string, m metric) float64 {
+	return h.paired(sc, target, base, m, func(t, b float64) float64 { return t / b })
+}
+
+// paired is the median over rounds of f(target's figure, base's figure) in the same round.
+func (h *harness) paired(sc, target, base string, m metric, f func(t, b float64) float64) float64 {
+	bases := h.runsOf(sc, base)
 	var xs []float64
 	for _, r := range h.runsOf(sc, target) {
-		for _, b := range base {
+		for _, b := range bases {
 			if b.Round == r.Round {
-				xs = append(xs, m(r)-m(b))
+				if v := f(m(r), m(b)); !math.IsNaN(v) && !math.IsInf(v, 0) {
+					xs = append(xs, v)
+				}
 			}
 		}
 	}
@@ -124,6 +136,13 @@ func fmtNum(v float64) string {
 	return fmt.Sprintf("%.0f", v)
 }
 
+func fmtRatio(v float64) string {
+	if math.IsNaN(v) {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", v)
+}
+
 func fmtMiB(kib int64) string {
 	if kib <= 0 {
 		return "—"
@@ -152,6 +171,9 @@ func (h *harness) report(scs []scenario, tgts []targetSpec) string {
 		"process. Every server and the load generator share the same cores.\n\n", f.rounds, f.fakeServer, f.client)
 	for _, t := range tgts {
 		fmt.Fprintf(&b, "- **%s**: %s\n", t.name, t.about)
+	}
+	for _, t := range h.missing {
+		fmt.Fprintf(&b, "- **%s**: missing from this run: %s\n", t.Name, t.Reason)
 	}
 	b.WriteString("\n")
 
@@ -248,13 +270,12 @@ func (h *harness) report(scs []scenario, tgts []targetSpec) string {
 			rows := []row{
 				{"requests/s", func(t string) string { return fmtNum(h.median(sc.name, t, rps)) }},
 			}
-			if has("goproxy") {
-				rows = append(rows, row{"requests/s relative to goproxy", func(t string) string {
-					base := h.median(sc.name, "goproxy", rps)
-					if math.IsNaN(base) || base == 0 {
-						return "—"
-					}
-					return fmt.Sprintf("%.2f×", h.median(sc.name, t, rps)/base)
+			for _, floor := range []string{"goproxy", "nginx"} {
+				if !has(floor) {
+					continue
+				}
+				rows = append(rows, row{"requests/s relative to " + floor, func(t string) string {
+					return fmtRatio(h.ratio(sc.name, t, floor, rps))
 				}})
 			}
 			rows = append(rows,
@@ -291,6 +312,8 @@ func (h *harness) report(scs []scenario, tgts []targetSpec) string {
 		})
 	}
 
+	h.writeTargets(&b, scs, has)
+
 	// Every round's key figure.
 	fmt.Fprintf(&b, "\n### Per round\n\n")
 	header = "| scenario | figure | target |"
@@ -325,7 +348,9 @@ func (h *harness) writeJSON(path string) error {
 		Rounds  int                         `json:"rounds"`
 		Runs    []*runRecord                `json:"runs"`
 		Memory  map[string]map[string]int64 `json:"memory_kib"`
-	}{Machine: h.machine, Rounds: h.flags.rounds, Runs: h.runs, Memory: map[string]map[string]int64{}}
+		Missing []missingTarget             `json:"missing_targets,omitempty"`
+	}{Machine: h.machine, Rounds: h.flags.rounds, Runs: h.runs, Memory: map[string]map[string]int64{},
+		Missing: h.missing}
 	for k, m := range h.memory {
 		out.Memory[k] = map[string]int64{"idle_kib": m.idle, "peak_sampled_kib": m.peak, "hwm_kib": m.hwm,
 			"after_kib": m.after}

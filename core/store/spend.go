@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -44,43 +45,30 @@ func (s *Store) InsertSpendLogs(ctx context.Context, logs []SpendLog) (int, erro
 			return 0, errors.New("store: spend log without request_id")
 		}
 	}
-	insert := "INSERT INTO spend_logs (" + spendCols + ") VALUES (" + placeholders(23) + ") ON CONFLICT (request_id) DO NOTHING"
 	var added int
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		added = 0
 		keys, teams, users, customers := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
-		for _, l := range sorted {
-			start, end := l.StartTime, l.EndTime
-			if end.IsZero() {
-				end = start
-			}
-			a := &args{d: s.d}
-			a.v(l.RequestID).v(l.APIKey).v(l.KeyAlias).v(l.TeamID).v(l.UserID).v(l.EndUser).v(l.ModelGroup).
-				v(l.Model).v(l.DeploymentID).v(l.Provider).v(l.CallType).v(l.PromptTokens).v(l.CompletionTokens).
-				v(l.TotalTokens).v(l.CachedTokens).v(l.Spend).v(s.d.timeArg(start)).v(s.d.timeArg(end)).
-				v(l.LatencyMS).v(l.Status).v(l.CacheHit).j(l.Metadata, "{}").j(l.RequestTags, "[]")
-			if a.err != nil {
-				return a.err
-			}
-			res, err := s.exec(ctx, tx, insert, a.vals...)
-			if err != nil {
-				return fmt.Errorf("store: insert spend log: %w", err)
-			}
-			n, err := res.RowsAffected()
+		for from := 0; from < len(sorted); from += spendInsertChunk {
+			chunk := sorted[from:min(from+spendInsertChunk, len(sorted))]
+			inserted, err := s.insertSpendChunk(ctx, tx, chunk)
 			if err != nil {
 				return err
 			}
-			if n == 0 {
-				continue
+			for _, l := range chunk {
+				if !inserted[l.RequestID] {
+					continue // already in the ledger (delivered before), or a duplicate within the batch
+				}
+				delete(inserted, l.RequestID)
+				added++
+				if l.Spend == 0 {
+					continue
+				}
+				addTo(keys, l.APIKey, l.Spend)
+				addTo(teams, l.TeamID, l.Spend)
+				addTo(users, l.UserID, l.Spend)
+				addTo(customers, l.EndUser, l.Spend)
 			}
-			added++
-			if l.Spend == 0 {
-				continue
-			}
-			addTo(keys, l.APIKey, l.Spend)
-			addTo(teams, l.TeamID, l.Spend)
-			addTo(users, l.UserID, l.Spend)
-			addTo(customers, l.EndUser, l.Spend)
 		}
 		for _, t := range []struct {
 			table, col string
@@ -106,6 +94,54 @@ func (s *Store) InsertSpendLogs(ctx context.Context, logs []SpendLog) (int, erro
 		return 0, err
 	}
 	return added, nil
+}
+
+// spendInsertChunk is how many rows one INSERT statement carries (23 parameters each, well under SQLite's and
+// PostgreSQL's parameter limits): one statement per chunk rather than per row is most of the ledger's write cost.
+const spendInsertChunk = 50
+
+// insertSpendChunk inserts rows in one statement, skipping those whose request id is already in the ledger, and
+// returns the request ids it inserted.
+func (s *Store) insertSpendChunk(ctx context.Context, tx *sql.Tx, rows []SpendLog) (map[string]bool, error) {
+	a := &args{d: s.d}
+	var q strings.Builder
+	q.WriteString("INSERT INTO spend_logs (" + spendCols + ") VALUES ")
+	one := "(" + placeholders(23) + ")"
+	for i, l := range rows {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString(one)
+		start, end := l.StartTime, l.EndTime
+		if end.IsZero() {
+			end = start
+		}
+		a.v(l.RequestID).v(l.APIKey).v(l.KeyAlias).v(l.TeamID).v(l.UserID).v(l.EndUser).v(l.ModelGroup).
+			v(l.Model).v(l.DeploymentID).v(l.Provider).v(l.CallType).v(l.PromptTokens).v(l.CompletionTokens).
+			v(l.TotalTokens).v(l.CachedTokens).v(l.Spend).v(s.d.timeArg(start)).v(s.d.timeArg(end)).
+			v(l.LatencyMS).v(l.Status).v(l.CacheHit).j(l.Metadata, "{}").j(l.RequestTags, "[]")
+	}
+	if a.err != nil {
+		return nil, a.err
+	}
+	q.WriteString(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
+	res, err := s.query(ctx, tx, q.String(), a.vals...)
+	if err != nil {
+		return nil, fmt.Errorf("store: insert spend logs: %w", err)
+	}
+	defer res.Close()
+	inserted := make(map[string]bool, len(rows))
+	for res.Next() {
+		var id string
+		if err := res.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: insert spend logs: %w", err)
+		}
+		inserted[id] = true
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("store: insert spend logs: %w", err)
+	}
+	return inserted, nil
 }
 
 func addTo(m map[string]float64, id string, v float64) {

@@ -51,3 +51,12 @@ type Router interface {
 	// Pick returns the index in candidates of the deployment to use. candidates is never empty.
 	Pick(ctx context.Context, req *RouteRequest, candidates []Candidate) (int, error)
 }
+
+// StaticRouter is an optional interface of a Router whose picks read only the candidates' configuration (ID,
+// weight, rpm/tpm limits, order, provider, model, prices) and none of their live statistics (in-flight counts,
+// this minute's usage, latencies). The core then skips gathering and recording those statistics for it, which
+// with shared state in Redis saves a round trip per request. A Router that does not implement it, or returns
+// false, gets every statistic.
+type StaticRouter interface {
+	Static() bool
+}

@@ -70,6 +70,9 @@ type Router struct {
 	settings Settings
 	// inFlight counts the requests under way per deployment id (*atomic.Int64), for least-busy routing.
 	inFlight sync.Map
+	// static is true when the strategy reads no live statistics (sdk.StaticRouter): picks skip reading usage
+	// and latencies, and calls skip recording tokens for deployments without a tpm limit.
+	static bool
 }
 
 func (r *Router) inFlightOf(id string) *atomic.Int64 {
@@ -104,6 +107,9 @@ func New(t *Table, s Settings) *Router {
 		s.MaxFallbacks = DefaultMaxFallbacks
 	}
 	r := &Router{settings: s}
+	if sr, ok := s.Strategy.(sdk.StaticRouter); ok && sr.Static() {
+		r.static = true
+	}
 	r.table.Store(t)
 	return r
 }
@@ -244,8 +250,14 @@ func (r *Router) choose(ctx context.Context, c *pipeline.Call, p *plan, pool []*
 	for k, i := range tier {
 		ids[k] = pool[i].ID
 	}
-	usage := r.settings.State.Usage(ctx, ids)
-	lat := r.settings.State.Latencies(ctx, ids)
+	var usage []MinuteUsage
+	var lat []Latency
+	if !r.static {
+		usage = r.settings.State.Usage(ctx, ids)
+		lat = r.settings.State.Latencies(ctx, ids)
+	} else {
+		usage, lat = make([]MinuteUsage, len(ids)), make([]Latency, len(ids))
+	}
 	cands := make([]sdk.Candidate, len(tier))
 	for k, i := range tier {
 		d := pool[i]
@@ -451,7 +463,7 @@ func (r *Router) attemptOn(ctx context.Context, c *pipeline.Call, d *pipeline.De
 		if !complete || c.Usage == nil {
 			return
 		}
-		if used := c.Usage.TotalTokens; used > 0 && (d.TPM > 0 || r.settings.Strategy != nil) {
+		if used := c.Usage.TotalTokens; used > 0 && (d.TPM > 0 || r.settings.Strategy != nil && !r.static) {
 			r.settings.State.AddTokens(context.WithoutCancel(ctx), d.ID, used-reserved)
 		}
 		var perToken, ttft time.Duration

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -695,5 +696,61 @@ func TestEmbeddingEncoding(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// countingState counts reads of usage and latencies and writes of tokens.
+type countingState struct {
+	State
+	usage, latencies, tokens atomic.Int64
+}
+
+func (s *countingState) Usage(ctx context.Context, ids []string) []MinuteUsage {
+	s.usage.Add(1)
+	return s.State.Usage(ctx, ids)
+}
+
+func (s *countingState) Latencies(ctx context.Context, ids []string) []Latency {
+	s.latencies.Add(1)
+	return s.State.Latencies(ctx, ids)
+}
+
+func (s *countingState) AddTokens(ctx context.Context, id string, n int) {
+	s.tokens.Add(1)
+	s.State.AddTokens(ctx, id, n)
+}
+
+// staticStrategy picks the first candidate and declares it reads no statistics.
+type staticStrategy struct{ static bool }
+
+func (s staticStrategy) Pick(context.Context, *sdk.RouteRequest, []sdk.Candidate) (int, error) {
+	return 0, nil
+}
+func (s staticStrategy) Static() bool { return s.static }
+
+// A strategy that reads no live statistics (sdk.StaticRouter) costs no state reads or token writes; one that
+// does gets them.
+func TestStaticStrategySkipsStatistics(t *testing.T) {
+	t.Parallel()
+	for _, static := range []bool{true, false} {
+		st := &countingState{State: NewMemoryState()}
+		var log []string
+		ds := []*pipeline.Deployment{onDeployment("a", "m", &backend{name: "a", log: &log}),
+			onDeployment("b", "m", &backend{name: "b", log: &log})}
+		r := New(NewTable(ds, nil, nil), Settings{Strategy: staticStrategy{static}, State: st})
+		for range 3 {
+			if err := route(context.Background(), r, chatCall("m")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reads := st.usage.Load() + st.latencies.Load() + st.tokens.Load()
+		if static && reads != 0 {
+			t.Errorf("a static strategy: %d usage, %d latency reads and %d token writes", st.usage.Load(),
+				st.latencies.Load(), st.tokens.Load())
+		}
+		if !static && (st.usage.Load() != 3 || st.latencies.Load() != 3) {
+			t.Errorf("a strategy reading statistics got %d usage and %d latency reads for 3 calls",
+				st.usage.Load(), st.latencies.Load())
+		}
 	}
 }

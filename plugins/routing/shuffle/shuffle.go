@@ -21,6 +21,9 @@ func init() {
 	sdk.Register(sdk.ModuleInfo{ID: sdk.KindRouting + "." + Name, New: func() sdk.Module { return Router{} }})
 }
 
+// Static reports that simple-shuffle reads only the candidates' weights and limits (sdk.StaticRouter).
+func (Router) Static() bool { return true }
+
 // Pick draws a candidate at random, weighted.
 func (Router) Pick(_ context.Context, _ *sdk.RouteRequest, cs []sdk.Candidate) (int, error) {
 	return draw(cs, pickWeight(cs), rand.Float64()), nil

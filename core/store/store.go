@@ -108,12 +108,16 @@ func (s *Store) openSQLite(path string) error {
 	}
 	s.d = sqlite{}
 	base := "file:" + (&url.URL{Path: abs}).EscapedPath() +
-		"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+		"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
 	// The writer is created first so that it switches the file to WAL before
 	// any reader opens it. _txlock=immediate takes the write lock at BEGIN, so
 	// a transaction never has to upgrade a read lock (the classic source of
-	// "database is locked" under concurrency).
-	s.w, err = sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	// "database is locked" under concurrency). synchronous(FULL) syncs the WAL
+	// at every commit: the spend ledger drops rows from its outbox once their
+	// transaction commits, so a commit must survive a power loss too (NORMAL
+	// may roll the last ones back). Ledger batches are large, so this is a
+	// few syncs a second.
+	s.w, err = sql.Open("sqlite", base+"&_pragma=synchronous(FULL)&_pragma=journal_mode(WAL)&_txlock=immediate")
 	if err != nil {
 		return fmt.Errorf("store: open sqlite %q: %w", path, err)
 	}

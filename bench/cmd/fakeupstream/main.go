@@ -1,6 +1,8 @@
 // Command fakeupstream serves the fake OpenAI API of internal/fakeupstream for load tests: every chat
 // completion gets the same fixed answer (about 1 KB of JSON, or a stream of --chunks content events), prebuilt
-// once, so that the fake costs as little CPU as possible and never becomes what is measured.
+// once, so that the fake costs as little CPU as possible and never becomes what is measured. With the fasthttp
+// server it also serves Anthropic's POST /v1/messages with the same answer (see messagesReplay), so that the
+// gateway's translated path can be measured against the same fake.
 //
 //	fakeupstream --addr 127.0.0.1:9100 --latency 20ms --chunks 50
 package main
@@ -36,7 +38,7 @@ func main() {
 	answerChars := flag.Int("answer-chars", workload.AnswerChars, "length of the answer text (600: a ~1.1 KB JSON answer)")
 	key := flag.String("key", "", "API key clients must send as Authorization: Bearer (empty accepts any)")
 	server := flag.String("server", "fasthttp", "fasthttp (replays the fake's answers; cheapest) or nethttp "+
-		"(internal/fakeupstream as it is)")
+		"(internal/fakeupstream as it is; chat completions only, no /v1/messages)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 
@@ -78,6 +80,7 @@ func main() {
 		noLatency := opts
 		noLatency.Latency, noLatency.ChunkDelay = 0, 0
 		r := newReplay(fakeupstream.New(noLatency), fake, *key, *latency, *chunkDelay)
+		r.messages = newMessagesReplay(*key, opts.Answer, *chunks)
 		srv := &fasthttp.Server{
 			Handler:            r.serve,
 			Name:               "fakeupstream",

@@ -27,6 +27,8 @@ type replay struct {
 	chunkDelay time.Duration
 	fallback   fasthttp.RequestHandler // the fake with its latency, for every other request
 	answers    sync.Map                // shapeKey → *recorded
+	// messages, when set, serves Anthropic's /v1/messages on the same server (see messagesReplay).
+	messages *messagesReplay
 }
 
 type shapeKey struct {
@@ -53,6 +55,9 @@ func newReplay(recorder, fake http.Handler, key string, latency, chunkDelay time
 var chatPaths = [][]byte{[]byte("/v1/chat/completions"), []byte("/chat/completions")}
 
 func (r *replay) serve(ctx *fasthttp.RequestCtx) {
+	if r.messages != nil && r.messages.serve(ctx, r.latency, r.chunkDelay) {
+		return
+	}
 	shape, ok := r.shape(ctx)
 	if !ok {
 		r.fallback(ctx)
@@ -67,8 +72,13 @@ func (r *replay) serve(ctx *fasthttp.RequestCtx) {
 		r.fallback(ctx)
 		return
 	}
-	if r.latency > 0 {
-		time.Sleep(r.latency)
+	writeRecorded(ctx, rec, r.latency, r.chunkDelay)
+}
+
+// writeRecorded answers with a recorded answer, after the latency.
+func writeRecorded(ctx *fasthttp.RequestCtx, rec *recorded, latency, chunkDelay time.Duration) {
+	if latency > 0 {
+		time.Sleep(latency)
 	}
 	ctx.SetContentType(rec.contentType)
 	if rec.events == nil {
@@ -76,7 +86,7 @@ func (r *replay) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	ctx.Response.Header.Set("Cache-Control", "no-cache")
-	ctx.SetBodyStream(&eventWriter{events: rec.events, delay: r.chunkDelay}, -1)
+	ctx.SetBodyStream(&eventWriter{events: rec.events, delay: chunkDelay}, -1)
 }
 
 // shape reports whether the request is a chat completion the replay can answer, and its shape.

@@ -34,6 +34,12 @@ type gatewayVariant struct {
 	// shared keeps the store in a fresh PostgreSQL database and the counters in Redis (a unique key prefix),
 	// as replicas sharing state would.
 	shared bool
+	// anthropic serves the model through anthropic/<model>: the gateway translates every request to the
+	// Messages API, which the fake serves too (fakeupstream's messagesReplay), and the answers back.
+	anthropic bool
+	// cache turns on the local response cache: the benchmark's requests are all alike, so every one but the
+	// first is a hit.
+	cache bool
 }
 
 // virtualKeyRequest is the body of /key/generate: limits and a budget high enough never to refuse a request of
@@ -52,22 +58,30 @@ type sharedState struct {
 // gatewayConfig is the gateway's configuration: one model in front of the fake, priced (so that governance
 // reserves and records real amounts, as with a provider's model), auth on (so that the auth stage runs as in
 // production), no retries (a failure must show as an error, not as latency).
-func gatewayConfig(up endpoint, shared *sharedState) string {
+func gatewayConfig(up endpoint, shared *sharedState, v gatewayVariant) string {
 	var b strings.Builder
+	// OpenAI's api_base ends in /v1; Anthropic's is the host, the provider adding /v1/messages.
+	provider, apiBase := "openai", up.url+"/v1"
+	if v.anthropic {
+		provider, apiBase = "anthropic", up.url
+	}
 	fmt.Fprintf(&b, `model_list:
   - model_name: %s
     litellm_params:
-      model: openai/%s
+      model: %s/%s
       api_base: %q
       api_key: %q
       input_cost_per_token: 0.000001
       output_cost_per_token: 0.000002
 router_settings:
   num_retries: 0
-`, model, model, up.url+"/v1", up.key)
+`, model, provider, model, apiBase, up.key)
 	if shared != nil {
 		fmt.Fprintf(&b, "  redis_host: %q\n  redis_port: %d\n  redis_key_prefix: %q\n", shared.redisHost,
 			shared.redisPort, shared.prefix)
+	}
+	if v.cache {
+		b.WriteString("litellm_settings:\n  cache: true\n  cache_params:\n    type: local\n")
 	}
 	fmt.Fprintf(&b, "general_settings:\n  master_key: %q\n", masterKey)
 	if shared != nil {

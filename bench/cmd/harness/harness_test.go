@@ -171,7 +171,7 @@ func TestFindNginxFlag(t *testing.T) {
 func TestGatewayConfig(t *testing.T) {
 	t.Parallel()
 	up := endpoint{url: "http://127.0.0.1:9999", key: upstreamKey}
-	bare, err := config.Parse([]byte(gatewayConfig(up, nil)), config.Options{LookupEnv: noEnv})
+	bare, err := config.Parse([]byte(gatewayConfig(up, nil, gatewayVariant{})), config.Options{LookupEnv: noEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestGatewayConfig(t *testing.T) {
 	}
 	shared := &sharedState{databaseURL: "postgres://postgres@127.0.0.1:5432/sw_bench_x?sslmode=disable",
 		redisHost: "127.0.0.1", redisPort: 6379, prefix: "sw-bench-x:"}
-	gov, err := config.Parse([]byte(gatewayConfig(up, shared)), config.Options{LookupEnv: noEnv})
+	gov, err := config.Parse([]byte(gatewayConfig(up, shared, gatewayVariant{governance: true, shared: true})), config.Options{LookupEnv: noEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +190,26 @@ func TestGatewayConfig(t *testing.T) {
 	if gov.GeneralSettings.DatabaseURL != shared.databaseURL || rs.RedisHost != "127.0.0.1" || rs.RedisPort != 6379 ||
 		rs.RedisKeyPrefix != "sw-bench-x:" || rs.NumRetries == nil || *rs.NumRetries != 0 {
 		t.Fatalf("shared config: %+v / %+v", gov.GeneralSettings, rs)
+	}
+	if gov.LiteLLMSettings.Cache {
+		t.Fatal("the governance config has the cache on")
+	}
+	ant, err := config.Parse([]byte(gatewayConfig(up, nil, gatewayVariant{anthropic: true})),
+		config.Options{LookupEnv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := ant.ModelList[0].LiteLLMParams; p.Model != "anthropic/"+model || p.APIBase != up.url {
+		t.Fatalf("anthropic config: %+v", p)
+	}
+	cached, err := config.Parse([]byte(gatewayConfig(up, nil, gatewayVariant{cache: true})),
+		config.Options{LookupEnv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls := cached.LiteLLMSettings; !ls.Cache || ls.CacheParams.Type != "local" ||
+		cached.ModelList[0].LiteLLMParams.Model != "openai/"+model {
+		t.Fatalf("cache config: %+v", ls)
 	}
 }
 
@@ -373,5 +393,76 @@ func TestNginxProxies(t *testing.T) {
 	}
 	if len(ep.proc.pids()) < 2 {
 		t.Fatalf("nginx's workers are not found: %v", ep.proc.pids())
+	}
+}
+
+func TestStreamedText(t *testing.T) {
+	t.Parallel()
+	ok := "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n" +
+		"data: {\"choices\":[{\"delta\":{\"content\":\"ab\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"c\"}}]}\n\n" +
+		"data: {\"choices\":[],\"usage\":{}}\n\ndata: [DONE]\n\n"
+	if got, err := streamedText(ok); err != nil || got != "abc" {
+		t.Fatalf("streamedText = %q, %v", got, err)
+	}
+	if _, err := streamedText(strings.TrimSuffix(ok, "data: [DONE]\n\n")); err == nil {
+		t.Fatal("a stream without [DONE] was accepted")
+	}
+	if _, err := streamedText("data: {not json\n\ndata: [DONE]\n\n"); err == nil {
+		t.Fatal("a broken event was accepted")
+	}
+}
+
+func TestReportVariants(t *testing.T) {
+	t.Parallel()
+	h := &harness{flags: &flags{rounds: 1}, memory: map[string]*memRecord{}}
+	for target, v := range map[string][3]float64{ // p50 at one connection, requests/s, target CPU s
+		"direct": {100, 50000, 0}, "gateway": {300, 10000, 0.8},
+		"gateway-anthropic": {400, 7000, 1.2}, "gateway-cache": {150, 25000, 0.4},
+	} {
+		h.runs = append(h.runs,
+			&runRecord{Round: 1, Scenario: "latency", Target: target, Result: &loadgen.Result{Latency: loadgen.Summary{P50: v[0], P99: 2 * v[0]}}},
+			&runRecord{Round: 1, Scenario: "tput128", Target: target, Result: &loadgen.Result{RPS: v[1], Requests: 10000},
+				CPUSeconds: map[string]float64{"target": v[2]}})
+	}
+	var scs []scenario
+	for _, s := range scenarios(&flags{latencyRequests: 10, streamRequests: 10, duration: time.Second}) {
+		if s.name == "latency" || s.name == "tput128" {
+			scs = append(scs, s)
+		}
+	}
+	var tgts []targetSpec
+	for _, tg := range targets {
+		switch tg.name {
+		case "direct", "gateway", "gateway-anthropic", "gateway-cache":
+			tgts = append(tgts, tg)
+		}
+	}
+	out := h.report(scs, tgts)
+	for _, want := range []string{
+		"| latency: p50 over direct | +200 µs | +300 µs | 1.50× | not met |",
+		"| latency: p99 over direct | +400 µs | +600 µs | 1.50× | not met |",
+		"| tput128: requests/s | 10000 | 7000 | 1.43× | not met |",
+		"| tput128: CPU µs/request of the target | 80 | 120 | 1.50× | not met |",
+		"| tput128: requests/s | 10000 | 25000 | 2.50× | ≥ 2×: met |",
+		"| tput128: CPU µs/request of the target | 80 | 40 | 0.50× |  |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "### Issue 9: translated provider") || !strings.Contains(out, "### Issue 9: cache hits") {
+		t.Errorf("report lacks the variant tables:\n%s", out)
+	}
+}
+
+func TestCeilingVerdict(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		r    float64
+		want string
+	}{{1.3, "met"}, {1.31, "not met"}, {0.9, "met"}, {math.NaN(), "—"}} {
+		if got := ceilingVerdict(c.r, 1.3); got != c.want {
+			t.Errorf("ceilingVerdict(%v) = %q, want %q", c.r, got, c.want)
+		}
 	}
 }

@@ -432,10 +432,14 @@ func check(ctx context.Context, name string, ep endpoint) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	if r.Errors > 0 || r.EventsPerStream < 50 {
+	minEvents := ep.minEvents
+	if minEvents == 0 {
+		minEvents = workload.StreamChunks
+	}
+	if r.Errors > 0 || r.EventsPerStream < float64(minEvents) {
 		return fmt.Errorf("%s: streamed answer: %d events, error %q", name, int(r.EventsPerStream), r.FirstError)
 	}
-	return nil
+	return checkAnswers(ctx, name, ep)
 }
 
 // runRecord is one run: a scenario against a target in one round.

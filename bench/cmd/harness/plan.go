@@ -42,6 +42,9 @@ type endpoint struct {
 	// proc is the process whose CPU and memory are charged to this target; nil for direct (the fake itself,
 	// accounted separately).
 	proc *process
+	// minEvents is the fewest events a streamed answer must have at the start check; 0 means the fake's
+	// workload.StreamChunks. A cache hit is streamed as one content event, a finish and a usage event.
+	minEvents int
 }
 
 // targetSpec starts one target in front of an upstream.
@@ -72,10 +75,16 @@ var targets = []targetSpec{
 	{name: "gateway-gov-redis-pg", about: "→ gateway-gov with its counters (and the router's) in Redis and its " +
 		"store in a fresh PostgreSQL database → fake",
 		prepare: prepareShared, start: gatewayTarget(gatewayVariant{governance: true, shared: true})},
+	{name: "gateway-anthropic", about: "→ the bare gateway serving the model as anthropic/: OpenAI requests " +
+		"translated to the Messages API and back → the fake's /v1/messages (same answer, as many text deltas)",
+		start: gatewayTarget(gatewayVariant{anthropic: true})},
+	{name: "gateway-cache", about: "→ the bare gateway with the local response cache (litellm_settings.cache): " +
+		"the requests are all alike, so all but the first are hits → fake",
+		start: gatewayTarget(gatewayVariant{cache: true})},
 }
 
 // defaultTargets is every target: the ones that cannot run here are left out with a message.
-const defaultTargets = "direct,goproxy,nginx,gateway,gateway-gov,gateway-gov-redis-pg"
+const defaultTargets = "direct,goproxy,nginx,gateway,gateway-gov,gateway-gov-redis-pg,gateway-anthropic,gateway-cache"
 
 // scenario is one load shape.
 type scenario struct {
@@ -168,6 +177,12 @@ func startGateway(ctx context.Context, h *harness, up endpoint, v gatewayVariant
 	if v.shared {
 		name += "-redis-pg"
 	}
+	if v.anthropic {
+		name += "-anthropic"
+	}
+	if v.cache {
+		name += "-cache"
+	}
 	var shared *sharedState
 	if v.shared {
 		var err error
@@ -180,7 +195,7 @@ func startGateway(ctx context.Context, h *harness, up endpoint, v gatewayVariant
 		return endpoint{}, err
 	}
 	cfg := filepath.Join(h.dir, name+"-"+h.upstream+".yaml")
-	if err := os.WriteFile(cfg, []byte(gatewayConfig(up, shared)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(gatewayConfig(up, shared, v)), 0o600); err != nil {
 		return endpoint{}, err
 	}
 	host, port, _ := net.SplitHostPort(addr)
@@ -198,6 +213,9 @@ func startGateway(ctx context.Context, h *harness, up endpoint, v gatewayVariant
 		return endpoint{}, err
 	}
 	ep := endpoint{url: "http://" + addr, key: masterKey, proc: p}
+	if v.cache {
+		ep.minEvents = 3
+	}
 	if v.governance {
 		if ep.key, err = generateKey(ctx, ep.url); err != nil {
 			return endpoint{}, fmt.Errorf("%w\n%s", err, p.tail())

@@ -43,6 +43,7 @@ func (h *harness) writeTargets(b *strings.Builder, scs []scenario, has func(stri
 	if has("gateway") && len(gov) > 0 {
 		h.writeGovernanceTargets(b, scs, gov)
 	}
+	h.writeVariantTargets(b, scs, has)
 }
 
 // writeNginxTargets compares the gateway with nginx: what each adds over direct, and the gateway's figure as a

@@ -103,6 +103,14 @@ func (e *env) askWith(key, model string, opts ...option.RequestOption) (http.Hea
 	return nil, err
 }
 
+// awayFromMinuteEdge waits, when the current minute has less than 10 s left, for the next one to begin: per-minute
+// limits count in fixed minute windows, and a test counting requests against one must not straddle two.
+func awayFromMinuteEdge() {
+	if left := time.Until(time.Now().Truncate(time.Minute).Add(time.Minute)); left < 10*time.Second {
+		time.Sleep(left + 50*time.Millisecond)
+	}
+}
+
 // errMessage is the message of an OpenAI error (its Error() gives only the status).
 func errMessage(err error) string {
 	var apiErr *openai.Error
@@ -227,6 +235,7 @@ func TestKeyEnforcement(t *testing.T) {
 	e := startGoverned(t, "")
 
 	t.Run("rpm", func(t *testing.T) {
+		awayFromMinuteEdge()
 		key := e.newKey(`{"rpm_limit": 2}`)
 		for i := 0; i < 2; i++ {
 			if _, err := e.askWith(key, "gpt-4o"); err != nil {
@@ -278,6 +287,7 @@ func TestKeyEnforcement(t *testing.T) {
 		}
 	})
 	t.Run("model limits", func(t *testing.T) {
+		awayFromMinuteEdge()
 		key := e.newKey(`{"model_rpm_limit": {"gpt-4o": 1}}`)
 		if _, err := e.askWith(key, "gpt-4o"); err != nil {
 			t.Fatal(err)
@@ -454,6 +464,7 @@ func TestReplicasSharePostgresAndRedis(t *testing.T) {
 	a := start(t, cfg, fakeAnswer())
 	b := startGateway(t, strings.NewReplacer("{{FAKE}}", a.fakeURL, "{{KEY}}", upstreamKey).Replace(cfg))
 
+	awayFromMinuteEdge()
 	key := a.newKey(`{"rpm_limit": 4, "max_budget": 1}`)
 	served, limited := 0, 0
 	for i := 0; i < 6; i++ {

@@ -58,8 +58,8 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 # Benchmarks are not part of `make test`. bench-go: Go benchmarks of the hot path (allocations per request);
-# bench-load: the load harness (builds the gateway, starts a fake upstream, a Go proxy, nginx and the gateway, bare
-# and with governance; about 4.5 minutes; BENCH_FLAGS="--rounds 5 --duration 10s" to lengthen it). See
+# bench-load: the load harness (builds the gateway, starts a fake upstream, a Go proxy, nginx and the gateway: bare,
+# with governance, through the Anthropic translator and with the cache; several minutes; BENCH_FLAGS="--rounds 5 --duration 10s" to lengthen it). See
 # docs/benchmarks.md.
 BENCH_FLAGS ?=
 

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/switchyard/gateway/sdk"
+	"github.com/switchyard/gateway/sdk/rawjson"
 )
 
 // StreamParser turns a Messages API event stream (message_start, content_block_start/delta/stop,
@@ -26,6 +28,8 @@ type StreamParser struct {
 	usage     WireUsage
 	finished  bool
 	done      bool
+	// textPrefix is the JSON of a content chunk up to its content, built at the first text delta.
+	textPrefix []byte
 }
 
 type blockKind uint8
@@ -97,6 +101,9 @@ func (p *StreamParser) ParseJSON(data []byte, out []*sdk.Chunk) ([]*sdk.Chunk, b
 	if p.done {
 		return out, true, nil
 	}
+	if out, ok := p.fastTextDelta(data, out); ok {
+		return out, false, nil
+	}
 	var ev streamEvent
 	if err := json.Unmarshal(data, &ev); err != nil {
 		p.done = true
@@ -165,6 +172,53 @@ func (p *StreamParser) End(out []*sdk.Chunk) ([]*sdk.Chunk, error) {
 }
 
 // start sends the role once, before anything else.
+// fastTextDelta handles the commonest event, a text delta once the message has started, without decoding the
+// event into a struct or encoding the chunk by reflection: the chunk's JSON is built around the text as the
+// upstream escaped it. ok is false for any other event (and for a text the fast path cannot vouch for), which
+// then takes the full path.
+func (p *StreamParser) fastTextDelta(data []byte, out []*sdk.Chunk) (_ []*sdk.Chunk, ok bool) {
+	if !p.started || !bytes.Equal(rawjson.Get(data, "type"), []byte(`"content_block_delta"`)) {
+		return out, false
+	}
+	delta := rawjson.Get(data, "delta")
+	if !bytes.Equal(rawjson.Get(delta, "type"), []byte(`"text_delta"`)) {
+		return out, false
+	}
+	raw := rawjson.Get(delta, "text")
+	text, ok := plainJSONString(raw)
+	if !ok && (len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &text) != nil) {
+		return out, false // not a valid JSON string: the full path reports the error
+	}
+	if text == "" {
+		return out, true
+	}
+	if p.textPrefix == nil {
+		id, _ := json.Marshal(p.id)
+		model, _ := json.Marshal(p.model)
+		p.textPrefix = fmt.Appendf(nil, `{"id":%s,"object":"chat.completion.chunk","created":%d,"model":%s,`+
+			`"choices":[{"index":0,"delta":{"content":`, id, p.created, model)
+	}
+	c := p.chunk(sdk.Delta{Content: text}, nil, nil)
+	c.Raw = append(append(append(make([]byte, 0, len(p.textPrefix)+len(raw)+32), p.textPrefix...), raw...),
+		`},"finish_reason":null}]}`...)
+	return append(out, c), true
+}
+
+// plainJSONString returns the text of a JSON string token without escapes or control characters, which is
+// then its bytes between the quotes; ok is false for anything else.
+func plainJSONString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	body := raw[1 : len(raw)-1]
+	for _, c := range body {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+	return string(body), utf8.Valid(body)
+}
+
 func (p *StreamParser) start(out []*sdk.Chunk) []*sdk.Chunk {
 	if p.started {
 		return out

@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 PORT    ?= 4000
 CONFIG  ?= examples/config.yaml
 
-.PHONY: all build run test test-go test-examples node-deps prometheus-dep nginx-dep lint vet fmt-check fmt bench bench-go tidy clean plugins
+.PHONY: all build run test test-go test-examples node-deps prometheus-dep nginx-dep lint vet fmt-check fmt bench bench-go bench-load profile tidy clean plugins
 
 all: build
 
@@ -81,6 +81,13 @@ nginx-dep:
 
 bench-load: nginx-dep
 	$(GO) run ./bench/cmd/harness $(BENCH_FLAGS)
+
+# CPU and allocation profiles of the gateway under the harness's load (bare, with governance on SQLite, and with
+# Redis and PostgreSQL), written to bench/results/profiles/ with a `go tool pprof -top` summary next to each.
+PROFILE_FLAGS ?= --targets gateway,gateway-gov,gateway-gov-redis-pg --scenarios tput128,stream --rounds 0
+
+profile:
+	$(GO) run ./bench/cmd/harness --profile bench/results/profiles $(PROFILE_FLAGS)
 
 # The first-party plugins built out of process: one go-plugin binary and one WASM module, each serving the
 # OpenAI translator (provider), simple-shuffle (router) and eventlog (callback); and the example plugins of

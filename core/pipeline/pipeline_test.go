@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchyard/gateway/sdk"
 )
@@ -266,16 +268,28 @@ func TestCallTypeString(t *testing.T) {
 	}
 }
 
-func TestNewCallIDIsAVersion4UUID(t *testing.T) {
+func TestNewCallIDIsAVersion7UUID(t *testing.T) {
 	t.Parallel()
 	seen := map[string]bool{}
-	for range 1000 {
+	prev := ""
+	for i := range 1000 {
+		if i == 500 {
+			time.Sleep(2 * time.Millisecond) // the next ids are in a later millisecond: they sort after
+		}
 		id := NewCallID()
+		if i == 500 && id <= prev {
+			t.Fatalf("%q, drawn 2 ms after %q, does not sort after it", id, prev)
+		}
+		prev = id
+		if ms, err := strconv.ParseInt(strings.ReplaceAll(id[:13], "-", ""), 16, 64); err != nil ||
+			time.Since(time.UnixMilli(ms)).Abs() > time.Minute {
+			t.Fatalf("%q does not start with the current Unix time in milliseconds (%v)", id, err)
+		}
 		if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
 			t.Fatalf("%q is not in UUID form", id)
 		}
-		if id[14] != '4' || !strings.ContainsRune("89ab", rune(id[19])) {
-			t.Fatalf("%q is not a version 4, RFC 4122 variant UUID", id)
+		if id[14] != '7' || !strings.ContainsRune("89ab", rune(id[19])) {
+			t.Fatalf("%q is not a version 7, RFC 9562 variant UUID", id)
 		}
 		if seen[id] {
 			t.Fatalf("%q drawn twice", id)

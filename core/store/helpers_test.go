@@ -48,7 +48,7 @@ func openT(t *testing.T, url string) *Store {
 // freshPostgres creates a uniquely named database on the local server and
 // drops it when the test ends. Without a reachable server the test is
 // skipped, unless CI=true, where it fails.
-func freshPostgres(t *testing.T) string {
+func freshPostgres(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

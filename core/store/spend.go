@@ -103,15 +103,8 @@ const spendInsertChunk = 50
 // insertSpendChunk inserts rows in one statement, skipping those whose request id is already in the ledger, and
 // returns the request ids it inserted.
 func (s *Store) insertSpendChunk(ctx context.Context, tx *sql.Tx, rows []SpendLog) (map[string]bool, error) {
-	a := &args{d: s.d}
-	var q strings.Builder
-	q.WriteString("INSERT INTO spend_logs (" + spendCols + ") VALUES ")
-	one := "(" + placeholders(23) + ")"
-	for i, l := range rows {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		q.WriteString(one)
+	a := &args{d: s.d, vals: make([]any, 0, 23*len(rows))}
+	for _, l := range rows {
 		start, end := l.StartTime, l.EndTime
 		if end.IsZero() {
 			end = start
@@ -124,8 +117,14 @@ func (s *Store) insertSpendChunk(ctx context.Context, tx *sql.Tx, rows []SpendLo
 	if a.err != nil {
 		return nil, a.err
 	}
-	q.WriteString(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
-	res, err := s.query(ctx, tx, q.String(), a.vals...)
+	var res *sql.Rows
+	var err error
+	if len(rows) == spendInsertChunk {
+		res, err = tx.StmtContext(ctx, s.spendInsert).QueryContext(ctx, a.vals...)
+		err = s.d.mapErr(err)
+	} else {
+		res, err = s.query(ctx, tx, spendInsertSQL(len(rows)), a.vals...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: insert spend logs: %w", err)
 	}
@@ -142,6 +141,22 @@ func (s *Store) insertSpendChunk(ctx context.Context, tx *sql.Tx, rows []SpendLo
 		return nil, fmt.Errorf("store: insert spend logs: %w", err)
 	}
 	return inserted, nil
+}
+
+// spendInsertSQL is the INSERT of n spend logs, skipping request ids the ledger already has and returning the
+// ids it inserted.
+func spendInsertSQL(n int) string {
+	var q strings.Builder
+	q.WriteString("INSERT INTO spend_logs (" + spendCols + ") VALUES ")
+	one := "(" + placeholders(23) + ")"
+	for i := range n {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString(one)
+	}
+	q.WriteString(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
+	return q.String()
 }
 
 func addTo(m map[string]float64, id string, v float64) {

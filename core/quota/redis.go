@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,12 +19,22 @@ const (
 	holdTTL = 10 * time.Minute
 	// spendGrace is how long a dated period's spend outlives the period, for late settlements and reads.
 	spendGrace = 7 * 24 * time.Hour
-	// redisTimeout bounds every round trip.
+	// redisTimeout bounds every call.
 	redisTimeout = 2 * time.Second
 )
 
 // Redis is Counters shared by several replicas through one Redis server. Admit and Settle each run one Lua
-// script, one round trip, so checking every scope and counting in all of them is atomic across replicas.
+// script, so checking every scope and counting in all of them is atomic across replicas.
+//
+// Admit and Settle batch their scripts ("natural batching"): a call is sent at once when no pipeline is in
+// flight, and calls made while one is in flight go together, up to 128, in the next pipeline (one write, one
+// read). A lone caller thus waits only for its own round trip (it sends it itself, on no timer), and many
+// concurrent callers share round trips instead of each paying one. Each script still runs atomically on its
+// own, and every call gets its own reply; an error of the whole pipeline (the connection) is every call's. The
+// scripts are loaded with the first pipeline and again after a NOSCRIPT reply (a restarted or flushed server),
+// the calls that met it being sent once more. Calls queued behind a pipeline are sent by a goroutine that exits
+// when the queue is empty: there is nothing to close. Spend and SetSpend, which are rare, run their scripts
+// directly.
 //
 // Keys, under the prefix, for a scope ID: "q:{ID}:rpm:<minute>" and "q:{ID}:tpm:<minute>" (the window's
 // requests and tokens, expiring two minutes after they start), "q:{ID}:inflight" (requests in flight, its TTL
@@ -33,19 +44,28 @@ const (
 // scopes in one script, so the keys must live on one server: Redis Cluster is not supported.
 //
 // Calls are detached from the caller's cancellation and bounded by a timeout of their own: a client that goes
-// away must not leave an admission counted but unanswered, nor a settlement undone.
+// away must not leave an admission counted but unanswered, nor a settlement undone. A batched call whose timeout
+// passes while it is still queued is never sent; one whose pipeline is in flight runs, even if its caller has
+// stopped waiting (as a timed-out round trip of its own might have). The caller sending a pipeline waits for it
+// as for any round trip, as long as the client's timeouts let it (with the client's default of no context
+// deadlines on reads, its read timeout). Batched calls do not pass the caller's context values to the client's
+// hooks (a pipeline has one context).
+//
+// A pipeline is retried as a whole on the errors the client retries (Options.MaxRetries), which may run some of
+// its scripts twice, as a retried single round trip may; the gateway's client does not retry.
 type Redis struct {
 	client  redis.UniversalClient
 	prefix  string
 	timeout time.Duration
 	now     func() time.Time
+	batch   *batcher
 }
 
 var _ Counters = (*Redis)(nil)
 
 // NewRedis returns counters kept in Redis under keys starting with prefix (for example "switchyard:").
 func NewRedis(client redis.UniversalClient, prefix string) *Redis {
-	return &Redis{client: client, prefix: prefix, timeout: redisTimeout, now: time.Now}
+	return &Redis{client: client, prefix: prefix, timeout: redisTimeout, now: time.Now, batch: newBatcher(client)}
 }
 
 // luaPrelude holds the scripts' helpers: num reads a value (missing counts as 0); fmt formats a number with
@@ -70,7 +90,7 @@ end
 // none), baseline, spend expiry (Unix seconds, 0 for none).
 // Reply: admitted (1/0), refusing scope (1-based, 0 if admitted), reason, its spend, its reserved, then 3 per
 // scope: window requests, window tokens (before this request), reservation.
-var admitScript = redis.NewScript(luaPrelude + `
+const admitSource = luaPrelude + `
 local reserve, n = num(ARGV[1]), num(ARGV[2])
 local windowTTL, holdTTL, eps = num(ARGV[3]), num(ARGV[4]), num(ARGV[5])
 local out = {1, 0, '', '0', '0'}
@@ -114,14 +134,14 @@ if out[1] == 1 then
 end
 for _, v in ipairs(per) do out[#out + 1] = v end
 return out
-`)
+`
 
 // settleScript releases a ticket: tokens into the current window, one request out of flight, the reservation
 // replaced by the cost. Nothing is driven below zero (a key may have expired while the request ran).
 //
 // KEYS, 4 per scope: tpm window, inflight, spend, reserved.
 // ARGV: tokens, cost, scope count, window TTL, epsilon, then 3 per scope: reservation, baseline, spend expiry.
-var settleScript = redis.NewScript(luaPrelude + `
+const settleSource = luaPrelude + `
 local tokens, cost, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
 local windowTTL, eps = num(ARGV[4]), num(ARGV[5])
 for i = 1, n do
@@ -149,7 +169,20 @@ for i = 1, n do
   end
 end
 return 1
-`)
+`
+
+// The batched scripts' digests, for EVALSHA.
+var (
+	admitSHA  = redis.NewScript(admitSource).Hash()
+	settleSHA = redis.NewScript(settleSource).Hash()
+)
+
+// Script arguments that never change, boxed once.
+var (
+	windowTTLArg any = int64(windowTTL / time.Second)
+	holdTTLArg   any = int64(holdTTL / time.Second)
+	epsilonArg   any = formatFloat(headroomEpsilon)
+)
 
 // spendScript reads a period's spend, seeding it from the baseline first.
 // KEYS: spend. ARGV: baseline, spend expiry.
@@ -165,19 +198,26 @@ if expireAt > 0 then redis.call('EXPIREAT', KEYS[1], expireAt) end
 return 1
 `)
 
-// key returns "<prefix>q:{<id>}:<kind>" followed by ":<n>" when withN.
+// key returns "<prefix>q:{<id>}:<kind>" followed by ":<n>" when withN. It allocates once: the Builder's
+// buffer becomes the string.
 func (r *Redis) key(id, kind string, n int64, withN bool) string {
-	b := make([]byte, 0, len(r.prefix)+len(id)+len(kind)+26)
-	b = append(b, r.prefix...)
-	b = append(b, "q:{"...)
-	b = append(b, id...)
-	b = append(b, "}:"...)
-	b = append(b, kind...)
+	var num [20]byte
+	digits := num[:0]
 	if withN {
-		b = append(b, ':')
-		b = strconv.AppendInt(b, n, 10)
+		digits = strconv.AppendInt(digits, n, 10)
 	}
-	return string(b)
+	var b strings.Builder
+	b.Grow(len(r.prefix) + len(id) + len(kind) + len(digits) + 6)
+	b.WriteString(r.prefix)
+	b.WriteString("q:{")
+	b.WriteString(id)
+	b.WriteString("}:")
+	b.WriteString(kind)
+	if withN {
+		b.WriteByte(':')
+		b.Write(digits)
+	}
+	return b.String()
 }
 
 // spendExpiry is when a period's spend key expires (Unix seconds), 0 for never.
@@ -190,10 +230,18 @@ func spendExpiry(period int64) int64 {
 
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
-// call returns a context for one round trip: detached from the caller's cancellation (keeping its values) and
+// call returns a context for one direct round trip (Spend, SetSpend): detached from the caller's cancellation (keeping its values) and
 // bounded by the timeout.
 func (r *Redis) call(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
+}
+
+// run sends one EVALSHA (its whole argument list) through the batcher and returns the command holding its
+// reply, or the error. After an error the command may still be in the sender's hands: it must not be used.
+func (r *Redis) run(args []any) (*redis.Cmd, error) {
+	cmd := redis.NewCmd(context.Background(), args...)
+	cmd.SetFirstKeyPos(3)
+	return cmd, r.batch.run(cmd, r.timeout)
 }
 
 // Admit implements Counters.
@@ -210,28 +258,32 @@ func (r *Redis) Admit(ctx context.Context, req Request) (*Ticket, error) {
 		t.Remaining = tight.result(minute, true)
 		return t, nil
 	}
-	keys := make([]string, 0, 5*n)
-	args := make([]any, 0, 5+6*n)
-	args = append(args, formatFloat(amount(req.Reserve)), n, int64(windowTTL/time.Second),
-		int64(holdTTL/time.Second), formatFloat(headroomEpsilon))
+	// EVALSHA sha numkeys KEYS... ARGV...: KEYS from 3, ARGV from 3+5n.
+	args := make([]any, 3+5*n+5+6*n)
+	args[0], args[1], args[2] = "evalsha", admitSHA, 5*n
+	a := args[3+5*n:]
+	a[0], a[1], a[2], a[3], a[4] = formatFloat(amount(req.Reserve)), n, windowTTLArg, holdTTLArg, epsilonArg
 	for i := range req.Scopes {
 		sc := &req.Scopes[i]
-		keys = append(keys,
-			r.key(sc.ID, "rpm", minute, true),
-			r.key(sc.ID, "tpm", minute, true),
-			r.key(sc.ID, "inflight", 0, false),
-			r.key(sc.ID, "spend", sc.Period, true),
-			r.key(sc.ID, "reserved", sc.Period, true))
+		k := args[3+5*i:]
+		k[0] = r.key(sc.ID, "rpm", minute, true)
+		k[1] = r.key(sc.ID, "tpm", minute, true)
+		k[2] = r.key(sc.ID, "inflight", 0, false)
+		k[3] = r.key(sc.ID, "spend", sc.Period, true)
+		k[4] = r.key(sc.ID, "reserved", sc.Period, true)
 		budget := ""
 		if b, ok := budgetOf(sc); ok {
 			budget = formatFloat(b)
 		}
-		args = append(args, sc.RPM, sc.TPM, sc.Parallel, budget, formatFloat(amount(sc.Baseline)),
-			spendExpiry(sc.Period))
+		v := a[5+6*i:]
+		v[0], v[1], v[2], v[3], v[4], v[5] = sc.RPM, sc.TPM, sc.Parallel, budget, formatFloat(amount(sc.Baseline)),
+			spendExpiry(sc.Period)
 	}
-	cctx, cancel := r.call(ctx)
-	defer cancel()
-	reply, err := admitScript.Run(cctx, r.client, keys, args...).Slice()
+	cmd, err := r.run(args)
+	var reply []any
+	if err == nil {
+		reply, err = cmd.Slice()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("quota: redis admit: %w", err)
 	}
@@ -324,23 +376,22 @@ func (r *Redis) Settle(ctx context.Context, t *Ticket, tokens int64, cost float6
 		return errors.New("quota: redis settle: ticket reservations do not match its scopes")
 	}
 	minute := max(minuteOf(r.now()), t.Minute)
-	keys := make([]string, 0, 4*n)
-	args := make([]any, 0, 5+3*n)
-	args = append(args, max(0, tokens), formatFloat(amount(cost)), n, int64(windowTTL/time.Second),
-		formatFloat(headroomEpsilon))
+	// EVALSHA sha numkeys KEYS... ARGV...: KEYS from 3, ARGV from 3+4n.
+	args := make([]any, 3+4*n+5+3*n)
+	args[0], args[1], args[2] = "evalsha", settleSHA, 4*n
+	a := args[3+4*n:]
+	a[0], a[1], a[2], a[3], a[4] = max(0, tokens), formatFloat(amount(cost)), n, windowTTLArg, epsilonArg
 	for i := range t.Scopes {
 		sc := &t.Scopes[i]
-		keys = append(keys,
-			r.key(sc.ID, "tpm", minute, true),
-			r.key(sc.ID, "inflight", 0, false),
-			r.key(sc.ID, "spend", sc.Period, true),
-			r.key(sc.ID, "reserved", sc.Period, true))
-		args = append(args, formatFloat(amount(t.Reserved[i])), formatFloat(amount(sc.Baseline)),
-			spendExpiry(sc.Period))
+		k := args[3+4*i:]
+		k[0] = r.key(sc.ID, "tpm", minute, true)
+		k[1] = r.key(sc.ID, "inflight", 0, false)
+		k[2] = r.key(sc.ID, "spend", sc.Period, true)
+		k[3] = r.key(sc.ID, "reserved", sc.Period, true)
+		v := a[5+3*i:]
+		v[0], v[1], v[2] = formatFloat(amount(t.Reserved[i])), formatFloat(amount(sc.Baseline)), spendExpiry(sc.Period)
 	}
-	cctx, cancel := r.call(ctx)
-	defer cancel()
-	if err := settleScript.Run(cctx, r.client, keys, args...).Err(); err != nil {
+	if _, err := r.run(args); err != nil {
 		return fmt.Errorf("quota: redis settle: %w", err)
 	}
 	return nil

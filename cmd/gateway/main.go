@@ -104,7 +104,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "gateway:", err)
 		return 1
 	}
-	log := newLogger(stderr, o, loaded.Config)
+	logs := newBufferedLog(stderr, logBufferSize, logFlushInterval)
+	defer logs.Flush()
+	log := newLogger(logs, o, loaded.Config)
 	for _, w := range loaded.Warnings {
 		log.Warn("config: " + w)
 	}
@@ -144,6 +146,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("switchyard is serving", "addr", ln.Addr().String(), "version", version,
 		"models", len(loaded.ModelList))
+	_ = logs.Flush() // the start is worth seeing at once
 
 	served := make(chan error, 1)
 	go func() { served <- gw.Serve(ln) }()
@@ -201,14 +204,14 @@ func loadConfig(o *options) (*config.Loaded, error) {
 	return loaded, nil
 }
 
-func newLogger(w io.Writer, o *options, cfg *config.Config) *slog.Logger {
+func newLogger(w *bufferedLog, o *options, cfg *config.Config) *slog.Logger {
 	level := slog.LevelInfo
 	if o.debug || cfg.LiteLLMSettings.SetVerbose || strings.EqualFold(os.Getenv("LITELLM_LOG"), "DEBUG") {
 		level = slog.LevelDebug
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if o.jsonLogs || cfg.LiteLLMSettings.JSONLogs || os.Getenv("JSON_LOGS") == "True" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(flushingHandler{slog.NewJSONHandler(w, opts), w})
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(flushingHandler{slog.NewTextHandler(w, opts), w})
 }

@@ -401,17 +401,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// answerUsage checks that an answer is a whole JSON object and reads its usage, the one part the gateway needs
-// on every request; the rest is decoded only if something asks (sdk.ChatResponse.Decoded). The check walks the
-// object's framing (balanced brackets, closed strings, nothing after the end), which catches truncated and
-// non-JSON answers at a fraction of a full validation's cost; the bytes are the upstream's to get right.
-func answerUsage(body []byte) (*sdk.Usage, error) {
-	if rawjson.Each(body, func(k, v []byte) bool { return true }) != nil {
-		return nil, errors.New("the upstream answer is not a JSON object")
-	}
-	return usageOf(body)
-}
-
 // ParseChat reads the answer's usage and keeps the body to return as it is.
 func (tr *Translator) ParseChat(t *sdk.Target, req *sdk.ChatRequest, resp *sdk.HTTPResponse) (*sdk.ChatResponse, error) {
 	u, err := answerUsage(resp.Body)

@@ -73,24 +73,6 @@ func hasUsage(data []byte) bool {
 	}
 }
 
-// usageOf reads a chunk's usage: the standard top-level "usage", or Groq's "x_groq.usage".
-func usageOf(chunk []byte) (*sdk.Usage, error) {
-	raw := rawjson.Get(chunk, "usage")
-	if raw == nil || bytes.Equal(raw, []byte("null")) {
-		if xg := rawjson.Get(chunk, "x_groq"); len(xg) > 0 && xg[0] == '{' {
-			raw = rawjson.Get(xg, "usage")
-		}
-	}
-	if raw == nil || bytes.Equal(raw, []byte("null")) {
-		return nil, nil
-	}
-	var u sdk.Usage
-	if err := json.Unmarshal(raw, &u); err != nil {
-		return nil, err
-	}
-	return &u, nil
-}
-
 // ErrorFromBody maps an OpenAI-style error answer ({"error":{"message","type","param","code"}}) to an error of
 // the right kind. status 0 means an error event inside a stream. Credentials are redacted from the message.
 func ErrorFromBody(status int, body []byte, t *sdk.Target) *sdk.Error {

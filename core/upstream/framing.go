@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sync"
 
 	"github.com/switchyard/gateway/sdk"
 )
@@ -17,6 +18,20 @@ type frameReader interface {
 	Next() (sdk.StreamEvent, error)
 	// ready reports whether a whole event is already buffered, so that Next will not wait for the network.
 	ready() bool
+	// release gives the read buffer back for another stream; the reader must not be used afterwards.
+	release()
+}
+
+// readers holds the 16 KB read buffers of finished streams: one per stream was an eighth of the bytes the
+// gateway allocated under streaming load.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
+
+func releaseReader(r **bufio.Reader) {
+	if *r != nil {
+		(*r).Reset(nil)
+		readers.Put(*r)
+		*r = nil
+	}
 }
 
 // buffered returns the bytes read from the network and not consumed yet, without copying them.
@@ -26,7 +41,8 @@ func buffered(r *bufio.Reader) []byte {
 }
 
 func newFrameReader(f sdk.Framing, r io.Reader) frameReader {
-	br := bufio.NewReaderSize(r, 16<<10)
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
 	switch f {
 	case sdk.FramingNDJSON:
 		return &ndjsonReader{lines: lineReader{r: br}}
@@ -130,6 +146,12 @@ func (s *sseReader) Next() (sdk.StreamEvent, error) {
 type ndjsonReader struct {
 	lines lineReader
 }
+
+func (s *sseReader) release() { releaseReader(&s.lines.r) }
+
+func (n *ndjsonReader) release() { releaseReader(&n.lines.r) }
+
+func (e *eventStreamReader) release() { releaseReader(&e.r) }
 
 func (n *ndjsonReader) ready() bool {
 	return bytes.IndexByte(buffered(n.lines.r), '\n') >= 0

@@ -38,22 +38,25 @@ func (s *httpStream) Next() (*sdk.Chunk, error) {
 		ev, err := s.frames.Next()
 		switch {
 		case err == io.EOF:
-			s.done = true
+			s.finish()
 			s.pending, err = s.parser.End(s.pending)
 			if err != nil {
 				return nil, s.wrap(err)
 			}
 		case err != nil:
-			s.done = true
+			s.finish()
 			return nil, s.wrap(err)
 		default:
+			var done bool
 			if bp, ok := s.parser.(batchParser); ok && s.frames.ready() {
-				s.pending, s.done, err = s.parseBatch(bp, ev)
+				s.pending, done, err = s.parseBatch(bp, ev)
 			} else {
-				s.pending, s.done, err = s.parser.Parse(ev, s.pending)
+				s.pending, done, err = s.parser.Parse(ev, s.pending)
+			}
+			if done || err != nil {
+				s.finish()
 			}
 			if err != nil {
-				s.done = true
 				return nil, s.wrap(err)
 			}
 		}
@@ -62,6 +65,13 @@ func (s *httpStream) Next() (*sdk.Chunk, error) {
 	s.pending[s.next] = nil
 	s.next++
 	return c, nil
+}
+
+// finish marks the stream read to its end and gives its read buffer back. It runs on the reading goroutine,
+// after the last read: Close may run concurrently with Next, so the buffer is not released there.
+func (s *httpStream) finish() {
+	s.done = true
+	s.frames.release()
 }
 
 // batchParser is implemented by parsers running in a plugin (go-plugin, WASM), where each call is a round trip:

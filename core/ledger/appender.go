@@ -37,13 +37,13 @@ func (l *Ledger) collect(group []entry) []entry {
 	return group
 }
 
-// commit appends the group's records, makes them durable, publishes them to
-// the deliverer and answers the group's Flush markers.
+// commit encodes the group's records, appends them, makes them durable,
+// publishes them to the deliverer and answers the group's Flush markers.
 func (l *Ledger) commit(group []entry) {
 	buf, n := l.buf[:0], 0
-	for _, e := range group {
-		if e.flush == nil {
-			buf = append(buf, e.frame...)
+	for i := range group {
+		if e := &group[i]; e.flush == nil {
+			buf = appendFrame(buf, &e.rec)
 			n++
 		}
 	}
@@ -55,12 +55,12 @@ func (l *Ledger) commit(group []entry) {
 	var failed error
 	if n > 0 {
 		if l.writeDurably(buf, n) {
-			l.publish(uint64(n), int64(len(buf)))
+			l.publish(group, uint64(n), int64(len(buf)))
 		} else {
 			failed = fmt.Errorf("%w: the outbox could not be written", ErrClosed)
 			for _, e := range group {
 				if e.flush == nil {
-					l.drop(e.id, "spend record lost: the outbox could not be written before Close gave up", nil)
+					l.drop(e.rec.RequestID, "spend record lost: the outbox could not be written before Close gave up", nil)
 				}
 			}
 		}
@@ -121,15 +121,23 @@ func (l *Ledger) writeActive(buf []byte) error {
 	return nil
 }
 
-// publish makes n records just written (size bytes) visible to the
-// deliverer and starts a new segment when the active one is full.
-func (l *Ledger) publish(n uint64, size int64) {
+// publish makes the n records of group just written (size bytes) visible
+// to the deliverer, hands them to it in memory, and starts a new segment
+// when the active one is full.
+func (l *Ledger) publish(group []entry, n uint64, size int64) {
+	first := l.next
 	l.next += n
 	l.activeSize += size
 	l.st.Lock()
 	seg := &l.segs[len(l.segs)-1]
 	seg.count += n
 	seg.size = l.activeSize
+	for i := range group {
+		if e := &group[i]; e.flush == nil {
+			l.mem.push(first, &e.rec)
+			first++
+		}
+	}
 	l.durable = l.next - 1
 	close(l.durableCh)
 	l.durableCh = make(chan struct{})

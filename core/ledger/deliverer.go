@@ -14,8 +14,8 @@ import (
 	"github.com/switchyard/gateway/core/store"
 )
 
-// batch is the deliverer's work in progress: records read from the outbox,
-// in index order, not yet delivered.
+// batch is the deliverer's work in progress: records taken from memory or
+// read from the outbox, in index order, not yet delivered.
 type batch struct {
 	recs     []store.SpendLog
 	last     uint64 // index of the last record read (or skipped as unreadable)
@@ -29,6 +29,7 @@ type cursor struct {
 	next  uint64 // index of the frame at off
 	off   int64
 	buf   []byte
+	r     *bufio.Reader // reused across reads
 }
 
 func (c *cursor) close() {
@@ -143,14 +144,35 @@ func (l *Ledger) sleep(d time.Duration) bool {
 	}
 }
 
-// fill reads durable records into b up to BatchSize. It returns a channel
-// closed when more records become durable.
+// fill adds durable records to b up to BatchSize: from the in-memory queue
+// when it holds the next index, else from the segment files (up to the
+// first record the queue holds). It returns a channel closed when more
+// records become durable.
 func (l *Ledger) fill(b *batch, cur *cursor) (<-chan struct{}, error) {
-	l.st.Lock()
-	durable, wake := l.durable, l.durableCh
-	segs := append([]segment(nil), l.segs...)
-	l.st.Unlock()
-	for len(b.recs) < l.opts.BatchSize && b.last < durable {
+	for {
+		l.st.Lock()
+		durable, wake := l.durable, l.durableCh
+		if len(b.recs) >= l.opts.BatchSize || b.last >= durable {
+			l.st.Unlock()
+			return wake, nil
+		}
+		var took int
+		b.recs, took = l.mem.take(b.last+1, l.opts.BatchSize-len(b.recs), b.recs)
+		var segs []segment
+		limit := durable
+		if took == 0 {
+			segs = append(segs, l.segs...)
+			if i, ok := l.mem.next(); ok {
+				limit = i - 1 // i > b.last+1: take left none before b.last+1
+			}
+		}
+		l.st.Unlock()
+		if took > 0 {
+			b.last += uint64(took)
+			b.consumed += int64(took)
+			l.fromMemory.Add(int64(took))
+			continue
+		}
 		seg, ok := segmentFor(segs, b.last+1)
 		if !ok {
 			return wake, fmt.Errorf("ledger: record %d is durable but in no segment", b.last+1)
@@ -158,11 +180,10 @@ func (l *Ledger) fill(b *batch, cur *cursor) (<-chan struct{}, error) {
 		if seg.first > b.last+1 {
 			b.last = seg.first - 1 // a gap left by a damaged segment
 		}
-		if err := l.readSegment(b, cur, seg); err != nil {
+		if err := l.readSegment(b, cur, seg, limit); err != nil {
 			return wake, err
 		}
 	}
-	return wake, nil
 }
 
 // segmentFor returns the first segment holding a record with index >= want.
@@ -175,26 +196,34 @@ func segmentFor(segs []segment, want uint64) (segment, bool) {
 	return segment{}, false
 }
 
-// readSegment reads records b.last+1 .. of seg into b, up to BatchSize and
-// the end of seg as published. A damaged frame makes the rest of the
-// segment unreadable: those records are counted as dropped and skipped.
-func (l *Ledger) readSegment(b *batch, cur *cursor, seg segment) error {
+// readSegment reads records b.last+1 .. of seg into b, up to BatchSize,
+// the end of seg as published and index limit. A damaged frame makes the
+// rest of the segment unreadable: those records (up to limit) are counted
+// as dropped and skipped.
+func (l *Ledger) readSegment(b *batch, cur *cursor, seg segment, limit uint64) error {
 	want := b.last + 1
+	end := min(seg.end(), limit)
 	if err := cur.seek(seg, want); err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, errTorn) {
-			l.skipRest(b, cur, seg, err)
+			l.skipRest(b, cur, seg, end, err)
 			return nil
 		}
 		return err
 	}
-	r := bufio.NewReaderSize(io.NewSectionReader(cur.f, cur.off, seg.size-cur.off), 1<<16)
-	for len(b.recs) < l.opts.BatchSize && cur.next <= seg.end() {
-		p, err := readFrame(r, cur.buf)
+	sr := io.NewSectionReader(cur.f, cur.off, seg.size-cur.off)
+	if cur.r == nil {
+		cur.r = bufio.NewReaderSize(sr, 1<<16)
+	} else {
+		cur.r.Reset(sr)
+	}
+	decode := seg.decode()
+	for len(b.recs) < l.opts.BatchSize && cur.next <= end {
+		p, err := readFrame(cur.r, cur.buf)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = fmt.Errorf("%w: segment ends early", errTorn)
 			}
-			l.skipRest(b, cur, seg, err)
+			l.skipRest(b, cur, seg, end, err)
 			return nil
 		}
 		cur.buf = p
@@ -202,7 +231,8 @@ func (l *Ledger) readSegment(b *batch, cur *cursor, seg segment) error {
 		cur.next++
 		b.last++
 		b.consumed++
-		rec, err := decodePayload(p)
+		l.fromFiles.Add(1)
+		rec, err := decode(p)
 		if err != nil {
 			l.drop("", "unreadable spend record in the outbox skipped", err)
 			continue
@@ -212,14 +242,14 @@ func (l *Ledger) readSegment(b *batch, cur *cursor, seg segment) error {
 	return nil
 }
 
-// skipRest gives up the records of seg from b.last+1 on.
-func (l *Ledger) skipRest(b *batch, cur *cursor, seg segment, cause error) {
-	lost := seg.end() - b.last
+// skipRest gives up the records of seg from b.last+1 to end.
+func (l *Ledger) skipRest(b *batch, cur *cursor, seg segment, end uint64, cause error) {
+	lost := end - b.last
 	l.dropped.Add(int64(lost))
 	l.log.Error("ledger: outbox segment damaged after it was written; its remaining records are lost",
 		"segment", seg.path, "first_lost", b.last+1, "records", lost, "error", cause.Error())
 	b.consumed += int64(lost)
-	b.last = seg.end()
+	b.last = end
 	cur.close()
 }
 

@@ -9,15 +9,27 @@
 //
 // # Pipeline
 //
-// Record encodes the record and hands it to a bounded queue (it blocks only
+// Record takes a snapshot of the record (a copy, checked and normalised as
+// the sink will receive it) and hands it to a bounded queue (it blocks only
 // when the queue is full). One appender goroutine takes everything queued,
-// appends it to the active segment and fsyncs once for the whole group
-// (group commit); the records are then durable. One deliverer goroutine reads
-// durable records in order and calls Sink.InsertSpendLogs with up to
-// BatchSize of them (a partial batch waits at most FlushInterval, less when
-// Flush or Close is waiting); on failure it retries the same batch with
-// exponential backoff between RetryMin and RetryMax. After a successful batch
-// it writes the checkpoint and deletes the segments that are fully delivered.
+// encodes it, appends it to the active segment and fsyncs once for the whole
+// group (group commit); the records are then durable, and the appender also
+// hands the group's records, in index order, to the deliverer through an
+// in-memory queue. One deliverer goroutine takes durable records in order
+// and calls Sink.InsertSpendLogs with up to BatchSize of them (a partial
+// batch waits at most FlushInterval, less when Flush or Close is waiting);
+// on failure it retries the same batch with exponential backoff between
+// RetryMin and RetryMax. After a successful batch it writes the checkpoint
+// and deletes the segments that are fully delivered.
+//
+// The segment files are the source of truth; the in-memory queue only
+// spares the deliverer reading back and decoding what was just written. It
+// holds the latest max(2×BatchSize, 4096) durable records and, rather than
+// block the appender, drops its oldest when full (while the sink is down or
+// slower than the traffic). The deliverer takes the next record from memory
+// when the queue holds it, and otherwise reads it from the segments: the
+// records left by an earlier run, and those the queue dropped. Either way
+// the sink receives the same values.
 //
 // # Files
 //
@@ -33,13 +45,42 @@
 // at every Open and when the active one has reached SegmentSize bytes after a
 // group commit.
 //
-// A segment is the 8-byte magic "SWYLDG1\n" followed by frames:
+// A segment is the 8-byte magic "SWYLDG2\n" followed by frames:
 //
 //	length   uint32, big endian: payload size in bytes (1 .. 16 MiB)
 //	crc      uint32, big endian: CRC-32 (Castagnoli) of the payload
-//	payload  the record as JSON (see wireRecord; numbers in metadata keep
-//	         their exact text; NUL characters, which PostgreSQL cannot
-//	         store, are replaced by U+FFFD)
+//	payload  the record, binary (below)
+//
+// The payload holds the fields of store.SpendLog in this order, integers big
+// endian, strings as a uint32 byte length and UTF-8 text:
+//
+//	RequestID, APIKey, KeyAlias, TeamID, UserID, EndUser,
+//	ModelGroup, Model, DeploymentID, Provider, CallType     11 strings
+//	PromptTokens, CompletionTokens, TotalTokens,
+//	CachedTokens                                            int64 each
+//	Spend                                                   float64 (IEEE 754 bits)
+//	StartTime, EndTime          each int64 Unix seconds and uint32 nanoseconds
+//	                            (read back in UTC; the zero time stays zero)
+//	LatencyMS                                               int64
+//	Status                                                  string
+//	CacheHit                                                byte, 0 or 1
+//	Metadata      uint32 count, then count pairs of key (string) and value
+//	RequestTags   uint32 count, then count strings
+//
+// A metadata value is a tag byte and its content: 0 null, 1 false, 2 true,
+// 3 string, 4 number (a string: its JSON text, kept exactly; read back as
+// json.Number), 5 object (uint32 count, then key and value pairs), 6 array
+// (uint32 count, then values). Metadata is therefore what encoding/json
+// would make of it: other Go types are converted as encoding/json encodes
+// and decodes them. NUL characters, which PostgreSQL cannot store, and bytes
+// that are not valid UTF-8 are replaced by U+FFFD in every string. An empty
+// Metadata or RequestTags is read back as nil.
+//
+// Segments that start with "SWYLDG1\n" were written by earlier versions:
+// their frames are the same, with the record as JSON for payload (see
+// wireRecord). They are still read, so that an outbox left by an earlier
+// version is delivered after an upgrade; new records always go to format 2
+// segments.
 //
 // The checkpoint is 12 bytes, rewritten in place after every delivered batch
 // and fsynced: the last delivered index (uint64, big endian) and the CRC-32
@@ -51,7 +92,7 @@
 // length or a wrong checksum (a crash in the middle of a write) ends the
 // segment: the file is truncated there with a warning, and Open goes on. A
 // file shorter than the magic is an interrupted segment creation and is
-// removed; a file with another magic is renamed to *.corrupt and reported.
+// removed; a file with an unknown magic is renamed to *.corrupt and reported.
 // A missing or unreadable checkpoint means "nothing delivered": every record
 // still in the outbox is delivered again, which the idempotent store absorbs.
 // Records after the checkpoint are delivered before anything recorded in the
@@ -67,5 +108,5 @@
 // can never accept would hold back the ones after it (Stats.Failures keeps
 // growing and the error is logged), so records must be valid for the store.
 // The one such case known for store.Store, a NUL character (PostgreSQL), is
-// neutralised when the record is encoded.
+// neutralised when Record takes its snapshot.
 package ledger

@@ -99,10 +99,10 @@ type Stats struct {
 	LastError time.Time
 }
 
-// entry is one item of the queue: a framed record, or a Flush marker.
+// entry is one item of the queue: a record (a snapshot, see snapshot), or
+// a Flush marker.
 type entry struct {
-	id    string
-	frame []byte
+	rec   store.SpendLog
 	flush chan flushReply
 }
 
@@ -139,11 +139,15 @@ type Ledger struct {
 	delivered   uint64    // index of the last delivered record
 	durableCh   chan struct{}
 	deliveredCh chan struct{}
+	mem         memQueue // durable records for the deliverer
 
 	urgent   atomic.Int32  // Flush calls waiting
 	urgentCh chan struct{} // wakes the deliverer for them
 
 	pending, deliveredN, failures, dropped, lastErr atomic.Int64
+	// Records the deliverer took from memory and decoded from the segment
+	// files, since Open (for tests).
+	fromMemory, fromFiles atomic.Int64
 
 	closeOnce     sync.Once
 	draining      chan struct{} // closed when nothing more will be appended
@@ -159,6 +163,12 @@ type Ledger struct {
 // run left (truncating a torn tail) and starts the writer, which delivers the
 // undelivered records of the earlier run before new ones.
 func Open(opts Options, sink Sink) (*Ledger, error) {
+	return open(opts, sink, 0)
+}
+
+// open is Open with the size of the in-memory queue of durable records
+// (memRecords; 0 for the default, negative for none).
+func open(opts Options, sink Sink, memRecords int) (*Ledger, error) {
 	if sink == nil {
 		return nil, errors.New("ledger: sink is nil")
 	}
@@ -182,6 +192,10 @@ func Open(opts Options, sink Sink) (*Ledger, error) {
 		draining:    make(chan struct{}), aborted: make(chan struct{}),
 		appenderDone: make(chan struct{}), delivererDone: make(chan struct{}),
 	}
+	if memRecords == 0 {
+		memRecords = defaultMemRecords(opts.BatchSize)
+	}
+	l.mem.limit = memRecords
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, err
@@ -238,16 +252,17 @@ func (l *Ledger) recover() error {
 	return nil
 }
 
-// Record adds rec to the ledger. It returns once rec is queued for the next
-// group commit and blocks only while the queue is full. After Close, and for
-// a record without request id or that cannot be encoded, it logs an error
-// and drops the record.
+// Record adds rec to the ledger. It takes a snapshot of rec (the caller may
+// reuse rec's maps and slices afterwards) and returns once it is queued for
+// the next group commit; it blocks only while the queue is full. After
+// Close, and for a record without request id or that cannot be encoded, it
+// logs an error and drops the record.
 func (l *Ledger) Record(rec store.SpendLog) {
 	if rec.RequestID == "" {
 		l.drop("", "spend record without request id dropped", nil)
 		return
 	}
-	frame, err := encodeFrame(&rec)
+	snap, err := snapshot(&rec)
 	if err != nil {
 		l.drop(rec.RequestID, "spend record cannot be encoded; dropped", err)
 		return
@@ -258,7 +273,7 @@ func (l *Ledger) Record(rec store.SpendLog) {
 		l.drop(rec.RequestID, "spend record after Close dropped", nil)
 		return
 	}
-	l.in <- entry{id: rec.RequestID, frame: frame}
+	l.in <- entry{rec: snap}
 }
 
 func (l *Ledger) drop(requestID, msg string, err error) {
@@ -359,6 +374,10 @@ func (l *Ledger) Close(ctx context.Context) error {
 	<-l.delivererDone
 	l.abort()
 	l.closeFiles()
+	l.st.Lock()
+	l.mem.clear() // what was not delivered is in the files
+	l.mem.ring = nil
+	l.st.Unlock()
 	if n := l.pending.Load(); n > 0 {
 		cause := ctx.Err()
 		if cause == nil {

@@ -13,10 +13,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/switchyard/gateway/core/store"
 )
 
 const (
-	segMagic       = "SWYLDG1\n"
+	// segMagic starts the segments this version writes (binary payload);
+	// segMagicV1 those of earlier versions (JSON payload), still read.
+	segMagic       = "SWYLDG2\n"
+	segMagicV1     = "SWYLDG1\n"
 	segSuffix      = ".seg"
 	checkpointName = "checkpoint"
 	checkpointLen  = 12
@@ -30,6 +35,15 @@ type segment struct {
 	count uint64
 	size  int64
 	path  string
+	json  bool // format 1 (segMagicV1): JSON payloads
+}
+
+// decode returns the payload decoder of the segment's format.
+func (s segment) decode() func([]byte) (store.SpendLog, error) {
+	if s.json {
+		return decodePayloadV1
+	}
+	return decodePayload
 }
 
 // end returns the index of the segment's last record (first-1 when empty).
@@ -158,7 +172,8 @@ func recoverSegment(s segment, log *slog.Logger) (segment, error) {
 		}
 		return s, fmt.Errorf("ledger: read segment %s: %w", s.path, err)
 	}
-	if string(magic) != segMagic {
+	s.json = string(magic) == segMagicV1
+	if string(magic) != segMagic && !s.json {
 		bad := s.path + corruptSuffix
 		log.Error("ledger: segment has an unknown format; set aside, its records are not delivered",
 			"segment", s.path, "renamed_to", bad)

@@ -8,17 +8,57 @@ import (
 // maxGroup caps the entries of one group commit.
 const maxGroup = 4096
 
+// commitInterval is the least time between two group commits while records keep coming: a record arriving
+// sooner after the last commit waits, with those that join it, for the rest of the interval. A busy gateway
+// otherwise made a write and an fsync for every few records (thousands a second, 6 µs of CPU per record at
+// 13,000 requests/s); with it, at most 500 a second. A Flush does not wait.
+const commitInterval = 2 * time.Millisecond
+
 // appendLoop makes queued records durable, one group commit (one write and
 // one fsync) for everything queued at the time, until the queue is closed.
 func (l *Ledger) appendLoop() {
 	defer close(l.appenderDone)
 	group := make([]entry, 0, 64)
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
+	var last time.Time
 	for e := range l.in {
 		group = append(group[:0], e)
 		group = l.collect(group)
+		if d := commitInterval - time.Since(last); d > 0 {
+			group = l.collectFor(group, wait, d)
+		}
 		l.commit(group)
+		last = time.Now()
 		clear(group)
 	}
+}
+
+// collectFor adds to group what arrives within d, returning early for a Flush marker, a full group or a closed
+// queue.
+func (l *Ledger) collectFor(group []entry, wait *time.Timer, d time.Duration) []entry {
+	for _, e := range group {
+		if e.flush != nil {
+			return group
+		}
+	}
+	wait.Reset(d)
+	defer wait.Stop()
+	for len(group) < maxGroup {
+		select {
+		case e, ok := <-l.in:
+			if !ok {
+				return group
+			}
+			group = append(group, e)
+			if e.flush != nil {
+				return group
+			}
+		case <-wait.C:
+			return group
+		}
+	}
+	return group
 }
 
 // collect adds to group what is queued now, without waiting.

@@ -34,8 +34,8 @@ func (l *Ledger) appendLoop() {
 	}
 }
 
-// collectFor adds to group what arrives within d, returning early for a Flush marker, a full group or a closed
-// queue.
+// collectFor adds to group what arrives within d, returning early for a Flush marker (a Flush does not wait), a
+// full group or a closed queue.
 func (l *Ledger) collectFor(group []entry, wait *time.Timer, d time.Duration) []entry {
 	for _, e := range group {
 		if e.flush != nil {
@@ -44,33 +44,36 @@ func (l *Ledger) collectFor(group []entry, wait *time.Timer, d time.Duration) []
 	}
 	wait.Reset(d)
 	defer wait.Stop()
-	for len(group) < maxGroup {
-		select {
-		case e, ok := <-l.in:
-			if !ok {
-				return group
-			}
-			group = append(group, e)
-			if e.flush != nil {
-				return group
-			}
-		case <-wait.C:
-			return group
-		}
-	}
-	return group
+	return l.gather(group, wait.C)
 }
 
 // collect adds to group what is queued now, without waiting.
-func (l *Ledger) collect(group []entry) []entry {
+func (l *Ledger) collect(group []entry) []entry { return l.gather(group, nil) }
+
+// gather adds queued entries to group until the queue is empty (until done fires, when done is not nil), the
+// group is full, the queue is closed or, when waiting, a Flush marker arrives.
+func (l *Ledger) gather(group []entry, done <-chan time.Time) []entry {
 	for len(group) < maxGroup {
-		select {
-		case e, ok := <-l.in:
-			if !ok {
+		var e entry
+		var ok bool
+		if done == nil {
+			select {
+			case e, ok = <-l.in:
+			default:
 				return group
 			}
-			group = append(group, e)
-		default:
+		} else {
+			select {
+			case e, ok = <-l.in:
+			case <-done:
+				return group
+			}
+		}
+		if !ok {
+			return group
+		}
+		group = append(group, e)
+		if done != nil && e.flush != nil {
 			return group
 		}
 	}

@@ -155,7 +155,7 @@ func (s *Store) Close() error {
 		err = s.spendInsert.Close()
 	}
 	if s.r != nil && s.r != s.w {
-		err = s.r.Close()
+		err = errors.Join(err, s.r.Close())
 	}
 	if s.w != nil {
 		err = errors.Join(err, s.w.Close())

@@ -52,6 +52,9 @@ func NewClient(o Options) *Client {
 			WriteBufferSize:       32 << 10,
 		}
 	}
+	if t, ok := rt.(*http.Transport); ok && o.Transport == nil {
+		rt = newH1Transport(t)
+	}
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = 64 << 20
 	}
@@ -245,6 +248,9 @@ func (b *translated) open(ctx context.Context, hreq *sdk.HTTPRequest) (*http.Res
 	if err != nil {
 		return nil, &sdk.Error{Kind: sdk.KindBadRequest, Provider: b.t.Provider,
 			Message: "cannot build the upstream request: " + err.Error(), Err: err}
+	}
+	if len(hreq.Body) > 0 {
+		r.Body = newBytesBody(hreq.Body)
 	}
 	if hreq.Header != nil {
 		r.Header = hreq.Header

@@ -183,6 +183,12 @@ func (t *h1Transport) pool(req *http.Request) (*h1Pool, error) {
 	return v.(*h1Pool), nil
 }
 
+// peekAfter is how long a connection must have been idle before it is checked for a close by the upstream. Under
+// load connections are idle for microseconds and the check would be a system call per request; upstreams close
+// idle connections after seconds (uvicorn and Node after 5 s), and a connection closed sooner is found when the
+// request fails on it before any answer, and the request is sent again on a new connection.
+const peekAfter = time.Second
+
 // get returns an idle connection to the pool's host that is still open, or a new one.
 func (t *h1Transport) get(ctx context.Context, p *h1Pool) (*h1Conn, error) {
 	now := time.Now()
@@ -197,7 +203,8 @@ func (t *h1Transport) get(ctx context.Context, p *h1Pool) (*h1Conn, error) {
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		if t.idleTimeout > 0 && now.Sub(c.idleAt) > t.idleTimeout || c.br.Buffered() > 0 || !c.alive() {
+		idle := now.Sub(c.idleAt)
+		if t.idleTimeout > 0 && idle > t.idleTimeout || c.br.Buffered() > 0 || idle > peekAfter && !c.alive() {
 			c.conn.Close()
 			continue
 		}

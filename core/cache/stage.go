@@ -310,11 +310,11 @@ func usageOf(value []byte) *sdk.Usage {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
-	var u sdk.Usage
-	if json.Unmarshal(raw, &u) != nil {
+	u, err := sdk.DecodeUsage(raw)
+	if err != nil {
 		return nil
 	}
-	return &u
+	return u
 }
 
 // encodeResponse returns the JSON of a plain answer as the client receives it.

@@ -1,0 +1,64 @@
+package anthropic
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/switchyard/gateway/sdk"
+)
+
+// Thinking blocks are kept byte for byte, in order, whatever blocks surround them; the other blocks are read
+// from the same single decoding.
+func TestParseMessagesResponseKeepsThinkingBlocks(t *testing.T) {
+	t.Parallel()
+	thinking := `{"type":"thinking","thinking":"Let me see.","signature":"sig=="}`
+	redacted := `{"type":"redacted_thinking","data":"EmwKAhgB"}`
+	body := `{"id":"msg_1","type":"message","role":"assistant","model":"claude-x","content":[` + thinking + `,` +
+		`{"type":"text","text":"Hello "},` + redacted + `,{"type":"text","text":"world"},` +
+		`{"type":"tool_use","id":"toolu_1","name":"get","input":{ "a" : 1 }}],` +
+		`"stop_reason":"tool_use","usage":{"input_tokens":5,"output_tokens":7}}`
+	resp, err := ParseMessagesResponse([]byte(body), &sdk.ChatRequest{Model: "m"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := resp.Choices[0].Message
+	if m.Content.Text != "Hello world" || m.ReasoningContent != "Let me see." {
+		t.Fatalf("content %q, reasoning %q", m.Content.Text, m.ReasoningContent)
+	}
+	if len(m.ToolCalls) != 1 || m.ToolCalls[0].Function.Arguments != `{"a":1}` {
+		t.Fatalf("tool calls %+v", m.ToolCalls)
+	}
+	if !strings.Contains(string(resp.Raw), `"thinking_blocks":[`+thinking+`,`+redacted+`]`) {
+		t.Fatalf("the encoded answer lacks the blocks: %s", resp.Raw)
+	}
+	if resp.Usage == nil || resp.Usage.TotalTokens != 12 {
+		t.Fatalf("usage %+v", resp.Usage)
+	}
+}
+
+func TestParseMessagesResponseRejectsMalformedContent(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"id":"msg_1","type":"message","content":[{"type":"text","text":5}]}`,
+		`{"id":"msg_1","type":"message","content":{"type":"text"}}`,
+		`{"id":"msg_1","type":"message","content":[{"type":"thinking","thinking":"x"}`,
+	} {
+		if _, err := ParseMessagesResponse([]byte(body), &sdk.ChatRequest{}, 1); err == nil {
+			t.Errorf("%s: no error", body)
+		}
+	}
+}
+
+func BenchmarkParseMessagesResponse(b *testing.B) {
+	body := []byte(`{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"` +
+		strings.Repeat("The quick brown fox jumps over the lazy dog. ", 22) + `"}],"stop_reason":"end_turn","stop_sequence":null,` +
+		`"usage":{"input_tokens":19,"output_tokens":150,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}`)
+	req := &sdk.ChatRequest{Model: "claude"}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := ParseMessagesResponse(body, req, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -81,12 +81,16 @@ var chatFields = jsonNames(ChatRequest{})
 
 // UnmarshalJSON decodes a request, keeping unknown members in Extra and the whole body in Raw.
 func (r *ChatRequest) UnmarshalJSON(b []byte) error {
+	// b may be a decoder's buffer, reused after we return (see json.Unmarshaler), and Raw and Extra outlive it.
+	raw := bytes.Clone(b)
+	if decodeChatFast(raw, r) {
+		return nil
+	}
 	type plain ChatRequest
 	if err := json.Unmarshal(b, (*plain)(r)); err != nil {
 		return err
 	}
-	// b may be a decoder's buffer, reused after we return (see json.Unmarshaler), and Raw and Extra outlive it.
-	r.Raw = bytes.Clone(b)
+	r.Raw = raw
 	r.Extra = collectExtra(r.Raw, chatFields)
 	return nil
 }

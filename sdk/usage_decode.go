@@ -88,17 +88,6 @@ func readMembers(v []byte, fn func(k, v []byte) bool) bool {
 	return err == nil && ok
 }
 
-// plainKey reports whether an unknown key cannot be one of the known ones in encoding/json's eyes: it has no
-// escapes and no upper-case letters (encoding/json matches keys case-insensitively).
-func plainKey(k []byte) bool {
-	for _, c := range k {
-		if c == '\\' || c >= 'A' && c <= 'Z' || c >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 // readInt reads a plain integer literal into *dst (null leaves it unchanged, as encoding/json does).
 func readInt(dst *int, v []byte) bool {
 	if string(v) == "null" {

@@ -71,6 +71,39 @@ func Each(obj []byte, fn func(key, value []byte) bool) error {
 	}
 }
 
+// EachElement calls fn for every element of the array arr, in order, and stops early when fn returns false.
+func EachElement(arr []byte, fn func(value []byte) bool) error {
+	i := skipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return ErrSyntax
+	}
+	i = skipSpace(arr, i+1)
+	if i < len(arr) && arr[i] == ']' {
+		return atEnd(arr, i+1)
+	}
+	for {
+		end, ok := skipValue(arr, i)
+		if !ok {
+			return ErrSyntax
+		}
+		if !fn(arr[i:end]) {
+			return nil
+		}
+		i = skipSpace(arr, end)
+		if i >= len(arr) {
+			return ErrSyntax
+		}
+		switch arr[i] {
+		case ',':
+			i = skipSpace(arr, i+1)
+		case ']':
+			return atEnd(arr, i+1)
+		default:
+			return ErrSyntax
+		}
+	}
+}
+
 // atEnd reports trailing bytes after the object's closing brace, which make the input something other than one
 // object ("{}{}" or "{}x").
 func atEnd(obj []byte, i int) error {
@@ -192,13 +225,18 @@ func skipSpace(b []byte, i int) int {
 
 // skipString returns the index just past the string starting at b[i] == '"'.
 func skipString(b []byte, i int) (int, bool) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, true
+	// The closing quote is the first one not escaped; IndexByte finds candidates many bytes at a time.
+	j := i + 1
+	for j <= len(b) {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			return 0, false
 		}
+		e := bytes.IndexByte(b[j:j+q], '\\')
+		if e < 0 {
+			return j + q + 1, true
+		}
+		j += e + 2 // past the backslash and the byte it escapes
 	}
 	return 0, false
 }

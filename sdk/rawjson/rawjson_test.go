@@ -397,3 +397,29 @@ func FuzzPatch(f *testing.F) {
 		}
 	})
 }
+
+func TestEachElement(t *testing.T) {
+	t.Parallel()
+	var got []string
+	if err := rawjson.EachElement([]byte(` [ 1 , "a\"]" , {"k":[2]} , [ ] , null ] `), func(v []byte) bool {
+		got = append(got, string(v))
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{`1`, `"a\"]"`, `{"k":[2]}`, `[ ]`, `null`}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("elements %q, want %q", got, want)
+	}
+	if err := rawjson.EachElement([]byte(`[]`), func([]byte) bool { t.Fatal("called for an empty array"); return true }); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := rawjson.EachElement([]byte(`[1,2,3]`), func([]byte) bool { n++; return n < 2 }); err != nil || n != 2 {
+		t.Fatalf("stopping early: %d calls, %v", n, err)
+	}
+	for _, bad := range []string{`{}`, `[1,]`, `[1 2]`, `[1`, `[1]x`, `["a]`, ``} {
+		if err := rawjson.EachElement([]byte(bad), func([]byte) bool { return true }); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

@@ -255,7 +255,7 @@ func (b *translated) open(ctx context.Context, hreq *sdk.HTTPRequest) (*http.Res
 	if hreq.Header != nil {
 		r.Header = hreq.Header
 	}
-	resp, err := b.c.http.Do(r)
+	resp, err := b.c.send(r)
 	if err != nil {
 		return nil, attribute(sdk.AsError(err), b.t.Provider)
 	}

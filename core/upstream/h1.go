@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -410,4 +411,49 @@ func closeBody(req *http.Request) {
 	if req.Body != nil {
 		req.Body.Close()
 	}
+}
+
+// send sends a translator's request. A plain-HTTP request goes straight to the HTTP/1.1 transport, without
+// http.Client, which copies the request's headers on every call in case of a redirect; errors are wrapped as
+// http.Client wraps them. The rare redirect is left to http.Client and its rules (which method, which body,
+// how many hops), at the cost of asking the first address again.
+func (c *Client) send(r *http.Request) (*http.Response, error) {
+	h, ok := c.http.Transport.(*h1Transport)
+	if !ok || r.URL.Scheme != "http" {
+		return c.http.Do(r)
+	}
+	resp, err := h.RoundTrip(r)
+	if err != nil {
+		return nil, &url.Error{Op: urlErrorOp(r.Method), URL: redactedURL(r.URL), Err: err}
+	}
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect,
+		http.StatusPermanentRedirect:
+		if resp.Header.Get("Location") != "" && r.GetBody != nil {
+			resp.Body.Close()
+			body, err := r.GetBody()
+			if err != nil {
+				return nil, &url.Error{Op: urlErrorOp(r.Method), URL: redactedURL(r.URL), Err: err}
+			}
+			r.Body = body
+			return c.http.Do(r)
+		}
+	}
+	return resp, nil
+}
+
+// urlErrorOp is the Op of http.Client's errors: the method with only its first letter in upper case.
+func urlErrorOp(method string) string {
+	if method == "" {
+		return "Get"
+	}
+	return method[:1] + strings.ToLower(method[1:])
+}
+
+// redactedURL is the URL as http.Client's errors show it: without a password.
+func redactedURL(u *url.URL) string {
+	if _, has := u.User.Password(); has {
+		return strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
+	}
+	return u.String()
 }

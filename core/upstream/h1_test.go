@@ -554,3 +554,54 @@ func TestH1AliveCheck(t *testing.T) {
 		c.conn.Close()
 	}
 }
+
+func TestSendFollowsRedirectsLikeHTTPClient(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if r.URL.Path == "/v1/chat/completions/" {
+			http.Redirect(w, r, "/v1/chat/completions", http.StatusTemporaryRedirect)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s %s", r.Method, r.URL.Path, b)
+	})
+	c := NewClient(Options{})
+	t.Cleanup(c.CloseIdle)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/chat/completions/", strings.NewReader(`{"a":1}`))
+	req.Body = newBytesBody([]byte(`{"a":1}`))
+	resp, err := c.send(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readBody(t, resp); got != `POST /v1/chat/completions {"a":1}` {
+		t.Fatalf("after the redirect: %q", got)
+	}
+}
+
+func TestSendWrapsErrorsLikeHTTPClient(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	c := NewClient(Options{})
+	u := "http://user:secret@" + addr + "/v1/chat/completions"
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader("{}"))
+	_, err = c.send(req)
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		t.Fatalf("error %T %v, want a *url.Error", err, err)
+	}
+	want := `Post "http://user:***@` + addr + `/v1/chat/completions": `
+	if !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("error %q, want it to start with %q", err, want)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) {
+		t.Fatal("the network error is not reachable through the wrapping")
+	}
+}

@@ -7,6 +7,7 @@ package accesslog
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/switchyard/gateway/core/pipeline"
 	"github.com/switchyard/gateway/sdk"
@@ -40,7 +41,8 @@ func (s *Stage) After(c *pipeline.Call) {
 		level = slog.LevelWarn
 	}
 	ctx := context.Background()
-	if !s.log.Enabled(ctx, level) {
+	h := s.log.Handler()
+	if !h.Enabled(ctx, level) {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 14)
@@ -80,7 +82,11 @@ func (s *Stage) After(c *pipeline.Call) {
 		attrs = append(attrs, slog.String("error", sdk.Redact(c.Err.Error(), c.Credential)),
 			slog.String("error_class", c.Err.Kind.String()))
 	}
-	s.log.LogAttrs(ctx, level, "request", attrs...)
+	// The record goes to the handler directly: Logger.LogAttrs would walk the stack for the caller's address
+	// (runtime.Callers) on every request, for a source location that is always this line.
+	r := slog.NewRecord(time.Now(), level, "request", 0)
+	r.AddAttrs(attrs...)
+	_ = h.Handle(ctx, r)
 }
 
 // Cost is the call's cost in USD (pipeline.Cost).

@@ -74,7 +74,7 @@ func run() int {
 	flag.DurationVar(&f.warmup, "warmup", time.Second, "warm-up before each throughput run")
 	flag.DurationVar(&f.warmupAll, "warmup-all", 2*time.Second, "warm-up of each target once started")
 	flag.StringVar(&f.scenarios, "scenarios", "latency,tput32,tput128,stream",
-		"scenarios to run, comma-separated (latency, tput32, tput128, stream, tail256, paced)")
+		"scenarios to run, comma-separated (latency, tput32, tput128, stream, tail256, paced, streams1000)")
 	flag.StringVar(&f.targets, "targets", defaultTargets, "targets to measure, comma-separated")
 	flag.StringVar(&f.out, "out", "", "report file (default bench/results/latest.md; raw results in .json next to it)")
 	flag.StringVar(&f.client, "client", "raw", "load generator client: raw or nethttp")

@@ -33,6 +33,9 @@ var upstreams = []upstreamSpec{
 	// Events a millisecond apart, as a model streams tokens (real ones are slower still): every proxy must
 	// forward each event on its own, so the per-event cost is compared like for like.
 	{name: "paced", chunkDelay: time.Millisecond},
+	// A model streaming at 50 tokens a second: streams last a second each and pile up, for the memory held per
+	// open stream.
+	{name: "slow", chunkDelay: 20 * time.Millisecond},
 }
 
 // endpoint is something the load generator can be pointed at.
@@ -121,6 +124,10 @@ func scenarios(f *flags) []scenario {
 		{name: "paced", title: fmt.Sprintf("streaming, 8 connections, 1 ms between events, %d streams",
 			f.streamRequests*4/5), upstream: "paced", stream: true, conns: 8, requests: f.streamRequests * 4 / 5,
 			warmupRequests: f.streamRequests / 10},
+		// Issue 9's memory target: 1,000 streams open at once (each about a second long, 50 events 20 ms apart);
+		// the memory table's "largest sample under load" is the figure, when this scenario runs alone.
+		{name: "streams1000", title: fmt.Sprintf("1,000 concurrent streams, 20 ms between events, %s", 2*f.duration),
+			upstream: "slow", stream: true, conns: 1000, duration: 2 * f.duration, warmup: 2 * f.warmup},
 	}
 }
 

@@ -324,6 +324,9 @@ func encodeResponse(r any) ([]byte, error) {
 		if r.Raw != nil {
 			return r.Raw, nil
 		}
+		if b, ok := sdk.AppendChatResponse(nil, r); ok {
+			return b, nil
+		}
 		return json.Marshal(r)
 	case *sdk.CompletionResponse:
 		if r.Raw != nil {

@@ -268,6 +268,9 @@ func responseBody(r any) ([]byte, error) {
 		if r.Raw != nil {
 			return r.Raw, nil
 		}
+		if b, ok := sdk.AppendChatResponse(make([]byte, 0, chatResponseSize(r)), r); ok {
+			return b, nil
+		}
 	case *sdk.CompletionResponse:
 		if r.Raw != nil {
 			return r.Raw, nil
@@ -278,6 +281,15 @@ func responseBody(r any) ([]byte, error) {
 		}
 	}
 	return json.Marshal(r)
+}
+
+// chatResponseSize estimates a translated answer's encoded size: its texts and some room for the rest.
+func chatResponseSize(r *sdk.ChatResponse) int {
+	n := 320
+	for i := range r.Choices {
+		n += len(r.Choices[i].Message.Content.Text) + len(r.Choices[i].Message.ReasoningContent) + 96
+	}
+	return n + n/16
 }
 
 func (s *Server) setHeaders(c *fiber.Ctx, call *pipeline.Call) {

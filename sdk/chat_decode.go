@@ -3,7 +3,6 @@ package sdk
 import (
 	"encoding/json"
 	"strconv"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/switchyard/gateway/sdk/rawjson"
@@ -13,7 +12,7 @@ import (
 // options, unknown members kept in Extra) member by member, in one pass over raw, without encoding/json's
 // reflection: decoding was the largest share of the gateway's own CPU per request after the network. It reports
 // false, leaving r as it found it, whenever encoding/json might decide otherwise than it would: a member it does
-// not read here (tools, content parts, stop, metadata...), a string with escapes or invalid UTF-8, a number
+// not read here (tools, content parts, stop, metadata...), a malformed string, a number
 // encoding/json would refuse for its field, a key in another case (encoding/json matches keys
 // case-insensitively), a repeated member, any malformed value. The caller then decodes with encoding/json, so
 // results and errors are the same as before; a fuzz test holds the two to that.
@@ -175,6 +174,11 @@ func fastContent(dst *Content, v []byte) bool {
 		*dst = Content{Null: true}
 		return true
 	}
+	if plainString(v) {
+		// As Content.UnmarshalJSON takes it (bytes as they are, invalid UTF-8 included).
+		*dst = Content{Text: string(v[1 : len(v)-1])}
+		return true
+	}
 	var s string
 	if !fastString(&s, v) {
 		return false
@@ -207,30 +211,17 @@ func fastStreamOptions(dst **StreamOptions, v []byte) bool {
 	return true
 }
 
-// fastString reads a string without escapes whose bytes are valid UTF-8 and have no control characters (which
-// JSON forbids unescaped); null leaves dst as it is, as encoding/json does.
+// fastString reads a string as encoding/json would (rawjson.Unquote); null leaves dst as it is, as
+// encoding/json does.
 func fastString(dst *string, v []byte) bool {
 	if string(v) == "null" {
 		return true
 	}
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return false
+	s, ok := rawjson.Unquote(v)
+	if ok {
+		*dst = s
 	}
-	s := v[1 : len(v)-1]
-	ascii := true
-	for _, c := range s {
-		if c == '\\' || c == '"' || c < 0x20 {
-			return false
-		}
-		if c >= 0x80 {
-			ascii = false
-		}
-	}
-	if !ascii && !utf8.Valid(s) {
-		return false // encoding/json replaces invalid bytes with U+FFFD
-	}
-	*dst = string(s)
-	return true
+	return ok
 }
 
 func fastBool(dst *bool, v []byte) bool {

@@ -119,6 +119,13 @@ func TestChatFastDecodingIsTaken(t *testing.T) {
 			t.Errorf("%s: not decoded by the fast path", in)
 		}
 	}
+	// Escapes, as in nearly every real prompt, are resolved on the fast path too.
+	for _, in := range []string{`{"model":"m","messages":[{"role":"user","content":"line\nnext \"q\" \u00e9\ud83d\ude00"}]}`} {
+		var r ChatRequest
+		if !decodeChatFast([]byte(in), &r) || r.Messages[0].Content.Text != "line\nnext \"q\" é😀" {
+			t.Errorf("%s: not decoded by the fast path (%+v)", in, r.Messages)
+		}
+	}
 	for _, in := range []string{`{"Model":"m"}`, `{"model":"m","tools":[]}`, `{"model":"m","model":"n"}`} {
 		var r ChatRequest
 		if decodeChatFast([]byte(in), &r) {

@@ -13,6 +13,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // ErrSyntax reports input that is not a JSON object or is malformed.
@@ -285,4 +288,117 @@ func skipValue(b []byte, i int) (int, bool) {
 
 func isLiteralByte(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '+' || c == '.'
+}
+
+// Unquote returns the text of the JSON string literal lit (quotes included) as encoding/json decodes it:
+// escapes resolved, a lone or malformed UTF-16 surrogate and invalid UTF-8 replaced by U+FFFD. ok is false
+// when lit is not a well-formed string literal (an unknown escape, a control character, a stray quote).
+func Unquote(lit []byte) (s string, ok bool) {
+	if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
+		return "", false
+	}
+	in := lit[1 : len(lit)-1]
+	// Most strings have nothing to resolve: return them as they are.
+	i := 0
+	for i < len(in) {
+		c := in[i]
+		if c == '\\' || c == '"' || c < 0x20 {
+			break
+		}
+		if c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(in[i:])
+		if r == utf8.RuneError && size == 1 {
+			break
+		}
+		i += size
+	}
+	if i == len(in) {
+		return string(in), true
+	}
+	out := make([]byte, i, len(in)+2*utf8.UTFMax)
+	copy(out, in[:i])
+	for i < len(in) {
+		switch c := in[i]; {
+		case c == '\\':
+			if i+1 >= len(in) {
+				return "", false
+			}
+			switch e := in[i+1]; e {
+			case '"', '\\', '/':
+				out = append(out, e)
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				r := hex4(in[i+2:])
+				if r < 0 {
+					return "", false
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					if i+1 < len(in) && in[i] == '\\' && in[i+1] == 'u' {
+						if r2 := hex4(in[i+2:]); r2 >= 0 {
+							if d := utf16.DecodeRune(r, r2); d != unicode.ReplacementChar {
+								out = utf8.AppendRune(out, d)
+								i += 6
+								continue
+							}
+						}
+					}
+					r = unicode.ReplacementChar
+				}
+				out = utf8.AppendRune(out, r)
+				continue
+			default:
+				return "", false
+			}
+			i += 2
+		case c == '"' || c < 0x20:
+			return "", false
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(in[i:])
+			if r == utf8.RuneError && size == 1 {
+				out = utf8.AppendRune(out, unicode.ReplacementChar)
+			} else {
+				out = append(out, in[i:i+size]...)
+			}
+			i += size
+		}
+	}
+	return string(out), true
+}
+
+// hex4 reads four hex digits, -1 when b does not start with them.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
 }

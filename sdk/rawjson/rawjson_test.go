@@ -423,3 +423,57 @@ func TestEachElement(t *testing.T) {
 		}
 	}
 }
+
+var unquoteCases = []string{`""`, `"plain"`, `"a\nb\tc\"d\\e\/f\bg\fh\ri"`, `"\u00e9\u4e2d\uD83D\uDE00"`,
+	`"\uD83D"`, `"\uD83Dx"`, `"\uDE00\uD83D"`, `"\uD83D\u0041"`, `"\uD83D\uD83D\uDE00"`, "\"caf\xc3\xa9\"",
+	"\"bad \xff utf8\"", `"\u00"`, `"\x"`, `"\'"`, "\"ctl\x01\"", `"a"b"`, `"trailing\"`, `"`, `abc`, `"\u12G4"`,
+	`"\uDBFF\uDFFF"`, "\"\xed\xa0\x80\""}
+
+func checkUnquote(t *testing.T, lit string) {
+	t.Helper()
+	var want string
+	wantErr := json.Unmarshal([]byte(lit), &want)
+	got, ok := rawjson.Unquote([]byte(lit))
+	if ok != (wantErr == nil) {
+		t.Fatalf("%q: ok %v, encoding/json's error %v", lit, ok, wantErr)
+	}
+	if ok && got != want {
+		t.Fatalf("%q: %q, encoding/json %q", lit, got, want)
+	}
+}
+
+func TestUnquoteMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for _, c := range unquoteCases {
+		checkUnquote(t, c)
+	}
+}
+
+func FuzzUnquote(f *testing.F) {
+	for _, c := range unquoteCases {
+		f.Add(c)
+	}
+	f.Fuzz(func(t *testing.T, lit string) {
+		if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
+			return
+		}
+		// Only one literal: encoding/json would read `"a" "b"` as a string followed by garbage.
+		if end, ok := skipOne(lit); !ok || end != len(lit) {
+			return
+		}
+		checkUnquote(t, lit)
+	})
+}
+
+// skipOne returns the end of the string literal at the start of s, as a JSON scanner finds it.
+func skipOne(s string) (int, bool) {
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, true
+		}
+	}
+	return 0, false
+}

@@ -28,7 +28,7 @@ func decodeChatFast(raw []byte, r *ChatRequest) bool {
 	err := rawjson.Each(raw, func(k, v []byte) bool {
 		f, known := chatFastFields[string(k)]
 		if !known {
-			if _, modeled := chatFields[string(k)]; modeled || !plainKey(k) || !json.Valid(v) {
+			if _, modeled := chatFields[string(k)]; modeled || !rawjson.PlainKey(k) || !json.Valid(v) {
 				ok = false
 				return false
 			}
@@ -146,7 +146,7 @@ func fastMessages(dst *[]Message, v []byte) bool {
 				bit, ok = 4, fastString(&m.Name, v)
 			default:
 				_, modeled := messageFields[string(k)]
-				ok = !modeled && plainKey(k) && json.Valid(v)
+				ok = !modeled && rawjson.PlainKey(k) && json.Valid(v)
 			}
 			if seen&bit != 0 {
 				ok = false
@@ -200,7 +200,7 @@ func fastStreamOptions(dst **StreamOptions, v []byte) bool {
 			n++
 			ok = n == 1 && fastBool(&o.IncludeUsage, v)
 		} else {
-			ok = plainKey(k) && json.Valid(v)
+			ok = rawjson.PlainKey(k) && json.Valid(v)
 		}
 		return ok
 	})
@@ -271,12 +271,9 @@ func fastInt[T int | int64](dst **T, v []byte) bool {
 		*dst = nil
 		return true
 	}
-	if !jsonNumber(v) {
-		return false
-	}
 	var zero T
-	n, err := strconv.ParseInt(string(v), 10, int(unsafe.Sizeof(zero))*8)
-	if err != nil {
+	n, ok := rawjson.Int(v, int(unsafe.Sizeof(zero))*8)
+	if !ok {
 		return false // a fraction, an exponent, or out of range: encoding/json refuses it for an integer
 	}
 	t := T(n)
@@ -324,18 +321,6 @@ func jsonNumber(v []byte) bool {
 		}
 	}
 	return i == len(v)
-}
-
-// plainKey reports whether a member name not read here cannot be one of the modeled names in encoding/json's
-// eyes, which matches names case-insensitively (with Unicode folding): no escapes, no upper case, no byte
-// outside printable ASCII.
-func plainKey(k []byte) bool {
-	for _, c := range k {
-		if c == '\\' || c >= 'A' && c <= 'Z' || c >= 0x80 || c < 0x20 {
-			return false
-		}
-	}
-	return true
 }
 
 // chatIsZero reports whether r has no field set (a test checks that it looks at every field).

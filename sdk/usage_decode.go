@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"encoding/json"
+	"strconv"
 
 	"github.com/switchyard/gateway/sdk/rawjson"
 )
@@ -51,7 +52,7 @@ func readUsage(raw []byte) (*Usage, bool) {
 				case "cache_creation_tokens":
 					return readInt(&d.CacheCreationTokens, v)
 				}
-				return plainKey(k)
+				return rawjson.PlainKey(k)
 			})
 			u.PromptTokensDetails = d
 		case "completion_tokens_details":
@@ -67,11 +68,11 @@ func readUsage(raw []byte) (*Usage, bool) {
 				case "audio_tokens":
 					return readInt(&d.AudioTokens, v)
 				}
-				return plainKey(k)
+				return rawjson.PlainKey(k)
 			})
 			u.CompletionTokensDetails = d
 		default:
-			ok = plainKey(k)
+			ok = rawjson.PlainKey(k)
 		}
 		return ok
 	})
@@ -93,24 +94,9 @@ func readInt(dst *int, v []byte) bool {
 	if string(v) == "null" {
 		return true
 	}
-	neg := len(v) > 0 && v[0] == '-'
-	digits := v
-	if neg {
-		digits = v[1:]
+	n, ok := rawjson.Int(v, strconv.IntSize)
+	if ok {
+		*dst = int(n)
 	}
-	if len(digits) == 0 || len(digits) > 18 || (digits[0] == '0' && len(digits) > 1) {
-		return false
-	}
-	n := 0
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return false
-		}
-		n = n*10 + int(c-'0')
-	}
-	if neg {
-		n = -n
-	}
-	*dst = n
-	return true
+	return ok
 }

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -401,4 +402,36 @@ func hex4(b []byte) rune {
 		r = r*16 + rune(c)
 	}
 	return r
+}
+
+// Int reads an integer literal (-?(0|[1-9][0-9]*)) that fits in bitSize bits, as encoding/json reads one into an
+// integer of that size; ok is false for anything else (a fraction, an exponent, a sign or zero JSON does not
+// allow, an overflow).
+func Int(v []byte, bitSize int) (int64, bool) {
+	d := v
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) == 0 || d[0] == '0' && len(d) > 1 {
+		return 0, false
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(string(v), 10, bitSize)
+	return n, err == nil
+}
+
+// PlainKey reports whether a member name cannot match another name case-insensitively in encoding/json's eyes
+// (which folds Unicode too) unless it is that name: no escapes, no upper case, nothing outside printable ASCII.
+// Decoders that read some members themselves use it to accept the others the way encoding/json ignores them.
+func PlainKey(k []byte) bool {
+	for _, c := range k {
+		if c == '\\' || c >= 'A' && c <= 'Z' || c >= 0x80 || c < 0x20 {
+			return false
+		}
+	}
+	return true
 }

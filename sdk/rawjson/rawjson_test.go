@@ -477,3 +477,24 @@ func skipOne(s string) (int, bool) {
 	}
 	return 0, false
 }
+
+func TestInt(t *testing.T) {
+	t.Parallel()
+	for lit, want := range map[string]bool{"0": true, "-0": true, "7": true, "-12": true, "9223372036854775807": true,
+		"9223372036854775808": false, "01": false, "+1": false, "1.0": false, "1e2": false, "": false, "-": false,
+		"2147483648": true, " 1": false} {
+		_, ok := rawjson.Int([]byte(lit), 64)
+		var n int64
+		err := json.Unmarshal([]byte(lit), &n)
+		if ok != want || ok && err != nil {
+			t.Errorf("%q: ok %v, want %v (encoding/json: %v)", lit, ok, want, err)
+		}
+	}
+	if _, ok := rawjson.Int([]byte("2147483648"), 32); ok {
+		t.Error("2147483648 fits in 32 bits?")
+	}
+	if !rawjson.PlainKey([]byte("input_tokens")) || rawjson.PlainKey([]byte("Input")) || rawjson.PlainKey([]byte(`a\u0041`)) ||
+		rawjson.PlainKey([]byte("k\xc5\xbf")) {
+		t.Error("PlainKey")
+	}
+}

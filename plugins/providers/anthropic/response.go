@@ -132,8 +132,11 @@ func ParseMessagesResponse(body []byte, req *sdk.ChatRequest, created int64) (*s
 	// next turn, and only an answer that has one is read a second time for them (decoding every block from
 	// kept bytes scanned a ~1 KB text answer three times, the largest part of this translator's cost).
 	var w wireResponse
-	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, fmt.Errorf("the anthropic answer: %w", err)
+	if !decodeAnswerFast(body, &w) {
+		w = wireResponse{}
+		if err := json.Unmarshal(body, &w); err != nil {
+			return nil, fmt.Errorf("the anthropic answer: %w", err)
+		}
 	}
 	var raws []json.RawMessage
 	for _, b := range w.Content {

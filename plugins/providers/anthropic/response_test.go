@@ -1,6 +1,8 @@
 package anthropic
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -61,4 +63,67 @@ func BenchmarkParseMessagesResponse(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+var answerCases = []string{
+	`{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"Hi \"there\"\n"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":4,"cache_creation_input_tokens":null,"cache_read_input_tokens":0,"service_tier":"standard"}}`,
+	`{"id":"m","content":[{"type":"tool_use","id":"t","name":"f","input":{"a":[1,2]}},{"type":"tool_use","id":"u","name":"g","input":null},{"type":"thinking","thinking":"hm","signature":"s"},{"type":"redacted_thinking","data":"d"}],"stop_sequence":"END"}`,
+	`{"id":"m","content":[{"type":"text","text":"x","citations":[{"k":1}]}],"container":{"id":"c"}}`,
+	`{"id":"m","content":null,"usage":null}`,
+	`{"type":"error","error":{"type":"overloaded_error","message":"busy"}}`,
+	`{"id":"m","ID":"n"}`,
+	`{"id":"m","id":"n"}`,
+	`{"id":"m","content":[{"type":"text","type":"x"}]}`,
+	`{"id":"m","content":[{"Type":"text"}]}`,
+	`{"id":"m","content":[1]}`,
+	`{"id":"m","content":{}}`,
+	`{"id":"m","usage":{"input_tokens":1.5}}`,
+	`{"id":"m","usage":{"input_tokens":"1"}}`,
+	`{"id":"m","usage":{"input_tokens":01}}`,
+	`{"id":"m","usage":{"input_tokens":+1}}`,
+	`{"id":"m","usage":{"input_tokens":-0,"output_tokens":99999999999999999999}}`,
+	`{"id":"m","usage":{"output_tokens_details":{"thinking_tokens":5}}}`,
+	`{"id":"m","content":[{"type":"tool_use","input":{"a":}}]}`,
+	`{"id":"m","x":tru}`,
+	`{"id":"m","x":[1,}`,
+	`{"id":"\ud83d\ude00 \u00e9","stop_reason":null}`,
+	`{"id":"m"} x`,
+	`{"id":5}`,
+}
+
+// The fast decoder gives what encoding/json gives, or hands the answer to it.
+func checkAnswerDecoding(t *testing.T, body []byte) {
+	t.Helper()
+	var want wireResponse
+	wantErr := json.Unmarshal(body, &want)
+	var got wireResponse
+	if !decodeAnswerFast(body, &got) {
+		return
+	}
+	if wantErr != nil {
+		t.Fatalf("%q: taken by the fast decoder, refused by encoding/json: %v", body, wantErr)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q:\n got %#v\nwant %#v", body, got, want)
+	}
+}
+
+func TestDecodeAnswerFastMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for _, c := range answerCases {
+		checkAnswerDecoding(t, []byte(c))
+	}
+	for _, c := range answerCases[:4] {
+		var w wireResponse
+		if !decodeAnswerFast([]byte(c), &w) {
+			t.Errorf("%s: not taken by the fast decoder", c)
+		}
+	}
+}
+
+func FuzzDecodeAnswer(f *testing.F) {
+	for _, c := range answerCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { checkAnswerDecoding(t, body) })
 }

@@ -130,12 +130,16 @@ func (t *h1Transport) try(p *h1Pool, req *http.Request, body []byte) (*http.Resp
 	if err := writeRequest(c.bw, req, body); err != nil {
 		return fail(err, true)
 	}
+	// Only a connection that ends before the first byte of an answer lets the request go again: ReadResponse
+	// reports an end before any byte and one in the middle of the status line alike, so look first.
+	if _, err := c.br.Peek(1); err != nil {
+		return fail(err, errors.Is(err, io.EOF) || isReset(err))
+	}
 	var resp *http.Response
 	for {
 		resp, err = http.ReadResponse(c.br, req)
 		if err != nil {
-			// Nothing of an answer arrived: the request can go again on a new connection.
-			return fail(err, errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err))
+			return fail(err, false)
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
 			break

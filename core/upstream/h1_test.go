@@ -605,3 +605,31 @@ func TestSendWrapsErrorsLikeHTTPClient(t *testing.T) {
 		t.Fatal("the network error is not reachable through the wrapping")
 	}
 }
+
+func TestH1DoesNotSendAgainAfterPartOfAnAnswer(t *testing.T) {
+	t.Parallel()
+	var seen atomic.Int32
+	u := rawServer(t, func(n int, c net.Conn) {
+		r := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			if _, _, err := readRequest(r); err != nil {
+				return
+			}
+			seen.Add(1)
+			if i == 1 {
+				io.WriteString(c, "HTTP/1.1 200") // the upstream saw the request and died answering it
+				return
+			}
+			io.WriteString(c, okAnswer)
+		}
+	})
+	h := testH1(t)
+	readBody(t, post(t, h, context.Background(), u, "{}"))
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader("{}"))
+	if _, err := h.RoundTrip(req); err == nil {
+		t.Fatal("no error for a truncated answer")
+	}
+	if n := seen.Load(); n != 2 {
+		t.Fatalf("the upstream saw %d requests, want 2: a request it began to answer is not sent again", n)
+	}
+}

@@ -12,10 +12,10 @@ import (
 // options, unknown members kept in Extra) member by member, in one pass over raw, without encoding/json's
 // reflection: decoding was the largest share of the gateway's own CPU per request after the network. It reports
 // false, leaving r as it found it, whenever encoding/json might decide otherwise than it would: a member it does
-// not read here (tools, content parts, stop, metadata...), a malformed string, a number
-// encoding/json would refuse for its field, a key in another case (encoding/json matches keys
-// case-insensitively), a repeated member, any malformed value. The caller then decodes with encoding/json, so
-// results and errors are the same as before; a fuzz test holds the two to that.
+// not read here (tools, content parts, stop, metadata...), a malformed string, a number encoding/json would
+// refuse for its field, a key in another case (encoding/json matches keys case-insensitively), a repeated
+// member, any malformed value. The caller then decodes with encoding/json, so results and errors are the same
+// as before; a fuzz test holds the two to that.
 //
 // raw must be the request's own copy: strings and Extra values are taken from it.
 func decodeChatFast(raw []byte, r *ChatRequest) bool {

@@ -23,26 +23,19 @@ func decodeChatFast(raw []byte, r *ChatRequest) bool {
 		return false // encoding/json would merge into the existing values
 	}
 	var out ChatRequest
-	var seen uint32
-	ok := true
-	err := rawjson.Each(raw, func(k, v []byte) bool {
+	if !rawjson.EachOnce(raw, func(k, v []byte) (uint64, bool) {
 		f, known := chatFastFields[string(k)]
 		if !known {
 			if _, modeled := chatFields[string(k)]; modeled || !rawjson.PlainKey(k) || !json.Valid(v) {
-				ok = false
-				return false
+				return 0, false
 			}
 			if out.Extra == nil {
 				out.Extra = make(map[string]json.RawMessage, 4)
 			}
 			out.Extra[string(k)] = v
-			return true
+			return 0, true
 		}
-		if seen&(1<<f) != 0 {
-			ok = false
-			return false
-		}
-		seen |= 1 << f
+		var ok bool
 		switch f {
 		case fModel:
 			ok = fastString(&out.Model, v)
@@ -79,9 +72,8 @@ func decodeChatFast(raw []byte, r *ChatRequest) bool {
 		case fParallelToolCalls:
 			ok = fastBoolPtr(&out.ParallelToolCalls, v)
 		}
-		return ok
-	})
-	if err != nil || !ok {
+		return 1 << f, ok
+	}) {
 		return false
 	}
 	out.Raw = raw
@@ -134,29 +126,18 @@ func fastMessages(dst *[]Message, v []byte) bool {
 			return false
 		}
 		var m Message
-		var seen uint8
-		err := rawjson.Each(e, func(k, v []byte) bool {
-			var bit uint8
+		ok = rawjson.EachOnce(e, func(k, v []byte) (uint64, bool) {
 			switch string(k) {
 			case "role":
-				bit, ok = 1, fastString(&m.Role, v)
+				return 1, fastString(&m.Role, v)
 			case "content":
-				bit, ok = 2, fastContent(&m.Content, v)
+				return 2, fastContent(&m.Content, v)
 			case "name":
-				bit, ok = 4, fastString(&m.Name, v)
-			default:
-				_, modeled := messageFields[string(k)]
-				ok = !modeled && rawjson.PlainKey(k) && json.Valid(v)
+				return 4, fastString(&m.Name, v)
 			}
-			if seen&bit != 0 {
-				ok = false
-			}
-			seen |= bit
-			return ok
+			_, modeled := messageFields[string(k)]
+			return 0, !modeled && rawjson.PlainKey(k) && json.Valid(v)
 		})
-		if err != nil {
-			ok = false
-		}
 		msgs = append(msgs, m)
 		return ok
 	})

@@ -435,3 +435,22 @@ func PlainKey(k []byte) bool {
 	}
 	return true
 }
+
+// EachOnce walks the members of obj for a decoder that reads some of them itself: fn returns a bit naming the
+// member it read (0 for one it let pass) and whether it could read it. EachOnce reports false, at once, when obj
+// is malformed, when fn could not, or when a member's bit comes a second time (encoding/json lets the last of
+// repeated members win, which a one-pass decoder would have to undo).
+func EachOnce(obj []byte, fn func(k, v []byte) (bit uint64, ok bool)) bool {
+	var seen uint64
+	ok := true
+	err := Each(obj, func(k, v []byte) bool {
+		var bit uint64
+		bit, ok = fn(k, v)
+		if seen&bit != 0 {
+			ok = false
+		}
+		seen |= bit
+		return ok
+	})
+	return err == nil && ok
+}

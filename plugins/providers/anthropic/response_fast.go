@@ -13,45 +13,34 @@ import (
 // (encoding/json matches keys case-insensitively), a malformed value, a member it does not read that is not
 // valid JSON; the caller then decodes with encoding/json. A fuzz test holds the two to the same result.
 func decodeAnswerFast(body []byte, w *wireResponse) bool {
-	var seen uint16
-	ok := true
-	err := rawjson.Each(body, func(k, v []byte) bool {
-		var bit uint16
+	return rawjson.EachOnce(body, func(k, v []byte) (uint64, bool) {
 		switch string(k) {
 		case "id":
-			bit, ok = 1, str(&w.ID, v)
+			return 1, str(&w.ID, v)
 		case "type":
-			bit, ok = 2, str(&w.Type, v)
+			return 2, str(&w.Type, v)
 		case "model":
-			bit, ok = 4, str(&w.Model, v)
+			return 4, str(&w.Model, v)
 		case "stop_reason":
-			bit, ok = 8, str(&w.StopReason, v)
+			return 8, str(&w.StopReason, v)
 		case "stop_sequence":
-			bit = 16
 			if string(v) == "null" {
 				w.StopSequence = nil
-			} else {
-				var s string
-				if ok = str(&s, v); ok {
-					w.StopSequence = &s
-				}
+				return 16, true
 			}
+			var s string
+			ok := str(&s, v)
+			w.StopSequence = &s
+			return 16, ok
 		case "content":
-			bit, ok = 32, blocks(&w.Content, v)
+			return 32, blocks(&w.Content, v)
 		case "usage":
-			bit, ok = 64, usage(&w.Usage, v)
+			return 64, usage(&w.Usage, v)
 		case "error":
-			ok = false
-		default:
-			ok = other(k, v)
+			return 0, false
 		}
-		if seen&bit != 0 {
-			ok = false
-		}
-		seen |= bit
-		return ok
+		return 0, other(k, v)
 	})
-	return err == nil && ok
 }
 
 func blocks(dst *[]contentBlock, v []byte) bool {
@@ -67,37 +56,27 @@ func blocks(dst *[]contentBlock, v []byte) bool {
 			return false
 		}
 		var b contentBlock
-		var seen uint8
-		err := rawjson.Each(e, func(k, v []byte) bool {
-			var bit uint8
+		ok = rawjson.EachOnce(e, func(k, v []byte) (uint64, bool) {
 			switch string(k) {
 			case "type":
-				bit, ok = 1, str(&b.Type, v)
+				return 1, str(&b.Type, v)
 			case "text":
-				bit, ok = 2, str(&b.Text, v)
+				return 2, str(&b.Text, v)
 			case "id":
-				bit, ok = 4, str(&b.ID, v)
+				return 4, str(&b.ID, v)
 			case "name":
-				bit, ok = 8, str(&b.Name, v)
+				return 8, str(&b.Name, v)
 			case "thinking":
-				bit, ok = 16, str(&b.Thinking, v)
+				return 16, str(&b.Thinking, v)
 			case "input":
-				bit = 32
-				if ok = json.Valid(v); ok {
-					b.Input = append(json.RawMessage(nil), v...) // null too, as encoding/json keeps it
+				if !json.Valid(v) {
+					return 32, false
 				}
-			default:
-				ok = other(k, v)
+				b.Input = append(json.RawMessage(nil), v...) // null too, as encoding/json keeps it
+				return 32, true
 			}
-			if seen&bit != 0 {
-				ok = false
-			}
-			seen |= bit
-			return ok
+			return 0, other(k, v)
 		})
-		if err != nil {
-			ok = false
-		}
 		out = append(out, b)
 		return ok
 	})
@@ -114,31 +93,21 @@ func usage(dst **WireUsage, v []byte) bool {
 		return true
 	}
 	u := &WireUsage{}
-	var seen uint8
-	ok := true
-	err := rawjson.Each(v, func(k, v []byte) bool {
-		var bit uint8
+	if !rawjson.EachOnce(v, func(k, v []byte) (uint64, bool) {
 		switch string(k) {
 		case "input_tokens":
-			bit, ok = 1, intPtr(&u.InputTokens, v)
+			return 1, intPtr(&u.InputTokens, v)
 		case "output_tokens":
-			bit, ok = 2, intPtr(&u.OutputTokens, v)
+			return 2, intPtr(&u.OutputTokens, v)
 		case "cache_creation_input_tokens":
-			bit, ok = 4, intPtr(&u.CacheCreationInputTokens, v)
+			return 4, intPtr(&u.CacheCreationInputTokens, v)
 		case "cache_read_input_tokens":
-			bit, ok = 8, intPtr(&u.CacheReadInputTokens, v)
+			return 8, intPtr(&u.CacheReadInputTokens, v)
 		case "output_tokens_details":
-			ok = false
-		default:
-			ok = other(k, v)
+			return 0, false
 		}
-		if seen&bit != 0 {
-			ok = false
-		}
-		seen |= bit
-		return ok
-	})
-	if err != nil || !ok {
+		return 0, other(k, v)
+	}) {
 		return false
 	}
 	*dst = u

@@ -3,7 +3,6 @@ package sdk
 import (
 	"encoding/json"
 	"strconv"
-	"unsafe"
 
 	"github.com/switchyard/gateway/sdk/rawjson"
 )
@@ -38,7 +37,7 @@ func decodeChatFast(raw []byte, r *ChatRequest) bool {
 		var ok bool
 		switch f {
 		case fModel:
-			ok = fastString(&out.Model, v)
+			ok = rawjson.ReadString(&out.Model, v)
 		case fMessages:
 			ok = fastMessages(&out.Messages, v)
 		case fStream:
@@ -54,19 +53,19 @@ func decodeChatFast(raw []byte, r *ChatRequest) bool {
 		case fFrequencyPenalty:
 			ok = fastFloat(&out.FrequencyPenalty, v)
 		case fN:
-			ok = fastInt(&out.N, v)
+			ok = rawjson.ReadIntPtr(&out.N, v)
 		case fMaxTokens:
-			ok = fastInt(&out.MaxTokens, v)
+			ok = rawjson.ReadIntPtr(&out.MaxTokens, v)
 		case fMaxCompletionTokens:
-			ok = fastInt(&out.MaxCompletionTokens, v)
+			ok = rawjson.ReadIntPtr(&out.MaxCompletionTokens, v)
 		case fTopLogprobs:
-			ok = fastInt(&out.TopLogprobs, v)
+			ok = rawjson.ReadIntPtr(&out.TopLogprobs, v)
 		case fSeed:
-			ok = fastInt(&out.Seed, v)
+			ok = rawjson.ReadIntPtr(&out.Seed, v)
 		case fUser:
-			ok = fastString(&out.User, v)
+			ok = rawjson.ReadString(&out.User, v)
 		case fReasoningEffort:
-			ok = fastString(&out.ReasoningEffort, v)
+			ok = rawjson.ReadString(&out.ReasoningEffort, v)
 		case fLogprobs:
 			ok = fastBoolPtr(&out.Logprobs, v)
 		case fParallelToolCalls:
@@ -114,38 +113,18 @@ var chatFastFields = map[string]uint{
 // a message are either ignored by encoding/json too (unknown ones, checked for validity) or send the request to
 // encoding/json (tool calls and the rest).
 func fastMessages(dst *[]Message, v []byte) bool {
-	if string(v) == "null" {
-		*dst = nil
-		return true
-	}
-	msgs := make([]Message, 0, 4)
-	ok := true
-	err := rawjson.EachElement(v, func(e []byte) bool {
-		if len(e) == 0 || e[0] != '{' {
-			ok = false
-			return false
+	return rawjson.ReadObjects(dst, v, func(m *Message, k, v []byte) (uint64, bool) {
+		switch string(k) {
+		case "role":
+			return 1, rawjson.ReadString(&m.Role, v)
+		case "content":
+			return 2, fastContent(&m.Content, v)
+		case "name":
+			return 4, rawjson.ReadString(&m.Name, v)
 		}
-		var m Message
-		ok = rawjson.EachOnce(e, func(k, v []byte) (uint64, bool) {
-			switch string(k) {
-			case "role":
-				return 1, fastString(&m.Role, v)
-			case "content":
-				return 2, fastContent(&m.Content, v)
-			case "name":
-				return 4, fastString(&m.Name, v)
-			}
-			_, modeled := messageFields[string(k)]
-			return 0, !modeled && rawjson.PlainKey(k) && json.Valid(v)
-		})
-		msgs = append(msgs, m)
-		return ok
+		_, modeled := messageFields[string(k)]
+		return 0, !modeled && rawjson.PlainKey(k) && json.Valid(v)
 	})
-	if err != nil || !ok {
-		return false
-	}
-	*dst = msgs
-	return true
 }
 
 var messageFields = jsonNames(Message{})
@@ -161,7 +140,7 @@ func fastContent(dst *Content, v []byte) bool {
 		return true
 	}
 	var s string
-	if !fastString(&s, v) {
+	if !rawjson.ReadString(&s, v) {
 		return false
 	}
 	*dst = Content{Text: s}
@@ -174,35 +153,16 @@ func fastStreamOptions(dst **StreamOptions, v []byte) bool {
 		return true
 	}
 	o := &StreamOptions{}
-	ok := true
-	n := 0
-	err := rawjson.Each(v, func(k, v []byte) bool {
+	if !rawjson.EachOnce(v, func(k, v []byte) (uint64, bool) {
 		if string(k) == "include_usage" {
-			n++
-			ok = n == 1 && fastBool(&o.IncludeUsage, v)
-		} else {
-			ok = rawjson.PlainKey(k) && json.Valid(v)
+			return 1, fastBool(&o.IncludeUsage, v)
 		}
-		return ok
-	})
-	if err != nil || !ok {
+		return 0, rawjson.PlainKey(k) && json.Valid(v)
+	}) {
 		return false
 	}
 	*dst = o
 	return true
-}
-
-// fastString reads a string as encoding/json would (rawjson.Unquote); null leaves dst as it is, as
-// encoding/json does.
-func fastString(dst *string, v []byte) bool {
-	if string(v) == "null" {
-		return true
-	}
-	s, ok := rawjson.Unquote(v)
-	if ok {
-		*dst = s
-	}
-	return ok
 }
 
 func fastBool(dst *bool, v []byte) bool {
@@ -244,21 +204,6 @@ func fastFloat(dst **float64, v []byte) bool {
 		return false
 	}
 	*dst = &f
-	return true
-}
-
-func fastInt[T int | int64](dst **T, v []byte) bool {
-	if string(v) == "null" {
-		*dst = nil
-		return true
-	}
-	var zero T
-	n, ok := rawjson.Int(v, int(unsafe.Sizeof(zero))*8)
-	if !ok {
-		return false // a fraction, an exponent, or out of range: encoding/json refuses it for an integer
-	}
-	t := T(n)
-	*dst = &t
 	return true
 }
 

@@ -17,6 +17,7 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // ErrSyntax reports input that is not a JSON object or is malformed.
@@ -453,4 +454,62 @@ func EachOnce(obj []byte, fn func(k, v []byte) (bit uint64, ok bool)) bool {
 		return ok
 	})
 	return err == nil && ok
+}
+
+// The readers below decode one value into a Go value as encoding/json would, for decoders that walk an object
+// themselves; each reports false where encoding/json might decide otherwise, and the caller then hands the
+// whole input to encoding/json.
+
+// ReadString reads a string literal into *dst; null leaves *dst as it is.
+func ReadString(dst *string, v []byte) bool {
+	if string(v) == "null" {
+		return true
+	}
+	s, ok := Unquote(v)
+	if ok {
+		*dst = s
+	}
+	return ok
+}
+
+// ReadIntPtr reads an integer literal into a new *T; null sets nil. A fraction, an exponent or a value out of
+// T's range is refused, as encoding/json refuses it for an integer.
+func ReadIntPtr[T int | int32 | int64](dst **T, v []byte) bool {
+	if string(v) == "null" {
+		*dst = nil
+		return true
+	}
+	var zero T
+	n, ok := Int(v, int(unsafe.Sizeof(zero))*8)
+	if ok {
+		t := T(n)
+		*dst = &t
+	}
+	return ok
+}
+
+// ReadObjects reads an array of objects into *dst (null sets nil), one element at a time: member reads each
+// member of an element into it, with EachOnce's contract. Any element that is not an object is refused.
+func ReadObjects[T any](dst *[]T, v []byte, member func(e *T, k, v []byte) (bit uint64, ok bool)) bool {
+	if string(v) == "null" {
+		*dst = nil
+		return true
+	}
+	out := make([]T, 0, 4)
+	ok := true
+	err := EachElement(v, func(e []byte) bool {
+		if len(e) == 0 || e[0] != '{' {
+			ok = false
+			return false
+		}
+		out = append(out, *new(T))
+		el := &out[len(out)-1]
+		ok = EachOnce(e, func(k, v []byte) (uint64, bool) { return member(el, k, v) })
+		return ok
+	})
+	if err != nil || !ok {
+		return false
+	}
+	*dst = out
+	return true
 }

@@ -498,3 +498,37 @@ func TestInt(t *testing.T) {
 		t.Error("PlainKey")
 	}
 }
+
+func TestReaders(t *testing.T) {
+	t.Parallel()
+	type pair struct {
+		A string
+		B *int
+	}
+	read := func(p *pair, k, v []byte) (uint64, bool) {
+		switch string(k) {
+		case "a":
+			return 1, rawjson.ReadString(&p.A, v)
+		case "b":
+			return 2, rawjson.ReadIntPtr(&p.B, v)
+		}
+		return 0, rawjson.PlainKey(k)
+	}
+	var got []pair
+	if !rawjson.ReadObjects(&got, []byte(`[{"a":"x\n","b":3},{"a":null,"b":null,"c":1}]`), read) ||
+		len(got) != 2 || got[0].A != "x\n" || *got[0].B != 3 || got[1].A != "" || got[1].B != nil {
+		t.Fatalf("read %+v", got)
+	}
+	if !rawjson.ReadObjects(&got, []byte(`null`), read) || got != nil {
+		t.Fatalf("null: %+v", got)
+	}
+	for _, bad := range []string{`[1]`, `[{"a":"x","a":"y"}]`, `[{"b":1.5}]`, `[{"a":"\q"}]`, `[{"C":1}]`, `[{}`} {
+		if rawjson.ReadObjects(&got, []byte(bad), read) {
+			t.Errorf("%s: read", bad)
+		}
+	}
+	var small *int32
+	if rawjson.ReadIntPtr(&small, []byte("2147483648")) || !rawjson.ReadIntPtr(&small, []byte("-2147483648")) {
+		t.Error("ReadIntPtr does not hold to int32's range")
+	}
+}

@@ -2,7 +2,6 @@ package anthropic
 
 import (
 	"encoding/json"
-	"strconv"
 
 	"github.com/switchyard/gateway/sdk/rawjson"
 )
@@ -16,20 +15,20 @@ func decodeAnswerFast(body []byte, w *wireResponse) bool {
 	return rawjson.EachOnce(body, func(k, v []byte) (uint64, bool) {
 		switch string(k) {
 		case "id":
-			return 1, str(&w.ID, v)
+			return 1, rawjson.ReadString(&w.ID, v)
 		case "type":
-			return 2, str(&w.Type, v)
+			return 2, rawjson.ReadString(&w.Type, v)
 		case "model":
-			return 4, str(&w.Model, v)
+			return 4, rawjson.ReadString(&w.Model, v)
 		case "stop_reason":
-			return 8, str(&w.StopReason, v)
+			return 8, rawjson.ReadString(&w.StopReason, v)
 		case "stop_sequence":
 			if string(v) == "null" {
 				w.StopSequence = nil
 				return 16, true
 			}
 			var s string
-			ok := str(&s, v)
+			ok := rawjson.ReadString(&s, v)
 			w.StopSequence = &s
 			return 16, ok
 		case "content":
@@ -44,47 +43,27 @@ func decodeAnswerFast(body []byte, w *wireResponse) bool {
 }
 
 func blocks(dst *[]contentBlock, v []byte) bool {
-	if string(v) == "null" {
-		*dst = nil
-		return true
-	}
-	out := make([]contentBlock, 0, 2)
-	ok := true
-	err := rawjson.EachElement(v, func(e []byte) bool {
-		if len(e) == 0 || e[0] != '{' {
-			ok = false
-			return false
-		}
-		var b contentBlock
-		ok = rawjson.EachOnce(e, func(k, v []byte) (uint64, bool) {
-			switch string(k) {
-			case "type":
-				return 1, str(&b.Type, v)
-			case "text":
-				return 2, str(&b.Text, v)
-			case "id":
-				return 4, str(&b.ID, v)
-			case "name":
-				return 8, str(&b.Name, v)
-			case "thinking":
-				return 16, str(&b.Thinking, v)
-			case "input":
-				if !json.Valid(v) {
-					return 32, false
-				}
-				b.Input = append(json.RawMessage(nil), v...) // null too, as encoding/json keeps it
-				return 32, true
+	return rawjson.ReadObjects(dst, v, func(b *contentBlock, k, v []byte) (uint64, bool) {
+		switch string(k) {
+		case "type":
+			return 1, rawjson.ReadString(&b.Type, v)
+		case "text":
+			return 2, rawjson.ReadString(&b.Text, v)
+		case "id":
+			return 4, rawjson.ReadString(&b.ID, v)
+		case "name":
+			return 8, rawjson.ReadString(&b.Name, v)
+		case "thinking":
+			return 16, rawjson.ReadString(&b.Thinking, v)
+		case "input":
+			if !json.Valid(v) {
+				return 32, false
 			}
-			return 0, other(k, v)
-		})
-		out = append(out, b)
-		return ok
+			b.Input = append(json.RawMessage(nil), v...) // null too, as encoding/json keeps it
+			return 32, true
+		}
+		return 0, other(k, v)
 	})
-	if err != nil || !ok {
-		return false
-	}
-	*dst = out
-	return true
 }
 
 func usage(dst **WireUsage, v []byte) bool {
@@ -96,13 +75,13 @@ func usage(dst **WireUsage, v []byte) bool {
 	if !rawjson.EachOnce(v, func(k, v []byte) (uint64, bool) {
 		switch string(k) {
 		case "input_tokens":
-			return 1, intPtr(&u.InputTokens, v)
+			return 1, rawjson.ReadIntPtr(&u.InputTokens, v)
 		case "output_tokens":
-			return 2, intPtr(&u.OutputTokens, v)
+			return 2, rawjson.ReadIntPtr(&u.OutputTokens, v)
 		case "cache_creation_input_tokens":
-			return 4, intPtr(&u.CacheCreationInputTokens, v)
+			return 4, rawjson.ReadIntPtr(&u.CacheCreationInputTokens, v)
 		case "cache_read_input_tokens":
-			return 8, intPtr(&u.CacheReadInputTokens, v)
+			return 8, rawjson.ReadIntPtr(&u.CacheReadInputTokens, v)
 		case "output_tokens_details":
 			return 0, false
 		}
@@ -117,28 +96,3 @@ func usage(dst **WireUsage, v []byte) bool {
 // other accepts a member this decoder does not read, as encoding/json ignores it: valid JSON under a key that
 // cannot match a read one case-insensitively.
 func other(k, v []byte) bool { return rawjson.PlainKey(k) && json.Valid(v) }
-
-func str(dst *string, v []byte) bool {
-	if string(v) == "null" {
-		return true
-	}
-	s, ok := rawjson.Unquote(v)
-	if ok {
-		*dst = s
-	}
-	return ok
-}
-
-// intPtr reads an integer as encoding/json reads one into *int (null sets nil).
-func intPtr(dst **int, v []byte) bool {
-	if string(v) == "null" {
-		*dst = nil
-		return true
-	}
-	n, ok := rawjson.Int(v, strconv.IntSize)
-	if ok {
-		i := int(n)
-		*dst = &i
-	}
-	return ok
-}

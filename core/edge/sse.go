@@ -32,16 +32,25 @@ func (b *sseBody) SupportsBodyWriteTo() bool { return true }
 // maxBatch bounds how many bytes of events that arrived together are written at once.
 const maxBatch = 64 << 10
 
+// firstBatch is the most events the first write holds: a stream's opening events (the role, the first token)
+// go out before the rest of what arrived with them is translated, so a fast upstream's burst does not delay
+// the first token. Each later write may hold twice as many as the one before.
+const firstBatch = 2
+
 // WriteTo streams every event to w. Events the upstream sent together (the stream says the next one is at hand)
-// go out in one write; an event is never held back waiting for another.
+// go out in one write, in batches that start small and grow; an event is never held back waiting for another.
 func (b *sseBody) WriteTo(w io.Writer) (int64, error) {
 	ready, _ := b.call.Stream.(sdk.ReadyStream)
 	b.takeBuffer()
 	var total int64
+	limit := firstBatch
 	for !b.last {
 		b.buf = b.next(b.buf[:0])
-		for !b.last && ready != nil && len(b.buf) < maxBatch && ready.Ready() {
+		for n := 1; n < limit && !b.last && ready != nil && len(b.buf) < maxBatch && ready.Ready(); n++ {
 			b.buf = b.next(b.buf)
+		}
+		if limit < maxBatch {
+			limit *= 2
 		}
 		n, err := w.Write(b.buf)
 		total += int64(n)

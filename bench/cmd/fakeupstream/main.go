@@ -1,8 +1,9 @@
 // Command fakeupstream serves the fake OpenAI API of internal/fakeupstream for load tests: every chat
 // completion gets the same fixed answer (about 1 KB of JSON, or a stream of --chunks content events), prebuilt
 // once, so that the fake costs as little CPU as possible and never becomes what is measured. With the fasthttp
-// server it also serves Anthropic's POST /v1/messages with the same answer (see messagesReplay), so that the
-// gateway's translated path can be measured against the same fake.
+// server it also serves Anthropic's POST /v1/messages (see messagesReplay) and Amazon Bedrock's Converse API,
+// POST /model/{modelId}/converse and /converse-stream, signed with the --aws-* credentials (see converseReplay),
+// with the same answer, so that the gateway's translated paths can be measured against the same fake.
 //
 //	fakeupstream --addr 127.0.0.1:9100 --latency 20ms --chunks 50
 package main
@@ -27,6 +28,7 @@ import (
 
 	"github.com/switchyard/gateway/bench/internal/workload"
 	"github.com/switchyard/gateway/internal/fakeupstream"
+	"github.com/switchyard/gateway/plugins/providers/bedrock/bedrockfake"
 )
 
 func main() {
@@ -37,8 +39,12 @@ func main() {
 	chunkDelay := flag.Duration("chunk-delay", 0, "wait between stream chunks")
 	answerChars := flag.Int("answer-chars", workload.AnswerChars, "length of the answer text (600: a ~1.1 KB JSON answer)")
 	key := flag.String("key", "", "API key clients must send as Authorization: Bearer (empty accepts any)")
+	awsKeyID := flag.String("aws-access-key-id", "", "AWS access key id Bedrock requests must be signed with "+
+		"(empty, with an empty secret, accepts unsigned requests)")
+	awsSecret := flag.String("aws-secret-access-key", "", "AWS secret access key of the signatures")
+	awsRegion := flag.String("aws-region", bedrockfake.DefaultRegion, "AWS region of the signatures")
 	server := flag.String("server", "fasthttp", "fasthttp (replays the fake's answers; cheapest) or nethttp "+
-		"(internal/fakeupstream as it is; chat completions only, no /v1/messages)")
+		"(internal/fakeupstream as it is; chat completions only, no /v1/messages nor Bedrock)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 
@@ -81,6 +87,8 @@ func main() {
 		noLatency.Latency, noLatency.ChunkDelay = 0, 0
 		r := newReplay(fakeupstream.New(noLatency), fake, *key, *latency, *chunkDelay)
 		r.messages = newMessagesReplay(*key, opts.Answer, *chunks)
+		r.converse = newConverseReplay(bedrockfake.Options{AccessKeyID: *awsKeyID, SecretAccessKey: *awsSecret,
+			Region: *awsRegion}, opts.Answer, *chunks)
 		srv := &fasthttp.Server{
 			Handler:            r.serve,
 			Name:               "fakeupstream",

@@ -29,6 +29,9 @@ type replay struct {
 	answers    sync.Map                // shapeKey → *recorded
 	// messages, when set, serves Anthropic's /v1/messages on the same server (see messagesReplay).
 	messages *messagesReplay
+	// converse, when set, serves Bedrock's /model/{modelId}/converse[-stream] on the same server (see
+	// converseReplay).
+	converse *converseReplay
 }
 
 type shapeKey struct {
@@ -56,6 +59,9 @@ var chatPaths = [][]byte{[]byte("/v1/chat/completions"), []byte("/chat/completio
 
 func (r *replay) serve(ctx *fasthttp.RequestCtx) {
 	if r.messages != nil && r.messages.serve(ctx, r.latency, r.chunkDelay) {
+		return
+	}
+	if r.converse != nil && r.converse.serve(ctx, r.latency, r.chunkDelay) {
 		return
 	}
 	shape, ok := r.shape(ctx)

@@ -37,6 +37,10 @@ type gatewayVariant struct {
 	// anthropic serves the model through anthropic/<model>: the gateway translates every request to the
 	// Messages API, which the fake serves too (fakeupstream's messagesReplay), and the answers back.
 	anthropic bool
+	// bedrock serves the model through bedrock/<bedrockModel>: the gateway translates every request to Amazon
+	// Bedrock's Converse API and signs it with AWS Signature Version 4; the fake serves Converse too
+	// (fakeupstream's converseReplay), streams in AWS's binary event stream framing.
+	bedrock bool
 	// cache turns on the local response cache: the benchmark's requests are all alike, so every one but the
 	// first is a hit.
 	cache bool
@@ -60,22 +64,33 @@ type sharedState struct {
 // production), no retries (a failure must show as an error, not as latency).
 func gatewayConfig(up endpoint, shared *sharedState, v gatewayVariant) string {
 	var b strings.Builder
-	// OpenAI's api_base ends in /v1; Anthropic's is the host, the provider adding /v1/messages.
-	provider, apiBase := "openai", up.url+"/v1"
-	if v.anthropic {
-		provider, apiBase = "anthropic", up.url
+	// OpenAI's api_base ends in /v1; Anthropic's and Bedrock's are the host, the providers adding /v1/messages
+	// and /model/{modelId}/converse.
+	target, apiBase := "openai/"+model, up.url+"/v1"
+	switch {
+	case v.anthropic:
+		target, apiBase = "anthropic/"+model, up.url
+	case v.bedrock:
+		target, apiBase = "bedrock/"+bedrockModel, up.url
 	}
 	fmt.Fprintf(&b, `model_list:
   - model_name: %s
     litellm_params:
-      model: %s/%s
+      model: %q
       api_base: %q
-      api_key: %q
-      input_cost_per_token: 0.000001
+`, model, target, apiBase)
+	if v.bedrock {
+		// No api_key: the provider would send it as a Bedrock API key (a bearer token) rather than sign.
+		fmt.Fprintf(&b, "      aws_access_key_id: %q\n      aws_secret_access_key: %q\n      aws_region_name: %q\n",
+			awsAccessKeyID, awsSecretAccessKey, awsRegion)
+	} else {
+		fmt.Fprintf(&b, "      api_key: %q\n", up.key)
+	}
+	b.WriteString(`      input_cost_per_token: 0.000001
       output_cost_per_token: 0.000002
 router_settings:
   num_retries: 0
-`, model, provider, model, apiBase, up.key)
+`)
 	if shared != nil {
 		fmt.Fprintf(&b, "  redis_host: %q\n  redis_port: %d\n  redis_key_prefix: %q\n", shared.redisHost,
 			shared.redisPort, shared.prefix)

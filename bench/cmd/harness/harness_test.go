@@ -202,6 +202,17 @@ func TestGatewayConfig(t *testing.T) {
 	if p := ant.ModelList[0].LiteLLMParams; p.Model != "anthropic/"+model || p.APIBase != up.url {
 		t.Fatalf("anthropic config: %+v", p)
 	}
+	bed, err := config.Parse([]byte(gatewayConfig(up, nil, gatewayVariant{bedrock: true})),
+		config.Options{LookupEnv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := bed.ModelList[0].LiteLLMParams; p.Model != "bedrock/"+bedrockModel || p.APIBase != up.url ||
+		p.APIKey != "" || p.Extra["aws_access_key_id"] != awsAccessKeyID ||
+		p.Extra["aws_secret_access_key"] != awsSecretAccessKey || p.Extra["aws_region_name"] != awsRegion ||
+		p.InputCostPerToken == nil {
+		t.Fatalf("bedrock config: %+v", p)
+	}
 	cached, err := config.Parse([]byte(gatewayConfig(up, nil, gatewayVariant{cache: true})),
 		config.Options{LookupEnv: noEnv})
 	if err != nil {
@@ -412,12 +423,27 @@ func TestStreamedText(t *testing.T) {
 	}
 }
 
+// section returns the part of a report under a heading, up to the next heading.
+func section(report, heading string) string {
+	i := strings.Index(report, heading)
+	if i < 0 {
+		return ""
+	}
+	rest := report[i+len(heading):]
+	if j := strings.Index(rest, "\n### "); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
+// Each translated target that ran gets its table against the bare gateway, and the cache its own.
 func TestReportVariants(t *testing.T) {
 	t.Parallel()
 	h := &harness{flags: &flags{rounds: 1}, memory: map[string]*memRecord{}}
 	for target, v := range map[string][3]float64{ // p50 at one connection, requests/s, target CPU s
 		"direct": {100, 50000, 0}, "gateway": {300, 10000, 0.8},
-		"gateway-anthropic": {400, 7000, 1.2}, "gateway-cache": {150, 25000, 0.4},
+		"gateway-anthropic": {400, 7000, 1.2}, "gateway-bedrock": {350, 8000, 1.0},
+		"gateway-cache": {150, 25000, 0.4},
 	} {
 		h.runs = append(h.runs,
 			&runRecord{Round: 1, Scenario: "latency", Target: target, Result: &loadgen.Result{Latency: loadgen.Summary{P50: v[0], P99: 2 * v[0]}}},
@@ -430,28 +456,61 @@ func TestReportVariants(t *testing.T) {
 			scs = append(scs, s)
 		}
 	}
-	var tgts []targetSpec
-	for _, tg := range targets {
-		switch tg.name {
-		case "direct", "gateway", "gateway-anthropic", "gateway-cache":
-			tgts = append(tgts, tg)
+	selected := func(names ...string) []targetSpec {
+		var tgts []targetSpec
+		for _, tg := range targets {
+			if slices.Contains(names, tg.name) {
+				tgts = append(tgts, tg)
+			}
+		}
+		return tgts
+	}
+	out := h.report(scs, selected("direct", "gateway", "gateway-anthropic", "gateway-bedrock", "gateway-cache"))
+	tables := []struct {
+		heading string
+		want    []string
+	}{
+		{"### Issue 9: translated provider (anthropic/) against pass-through (openai/)", []string{
+			"| figure | gateway | gateway-anthropic | cost ratio | ≤ 1.3× |",
+			"| latency: p50 over direct | +200 µs | +300 µs | 1.50× | not met |",
+			"| latency: p99 over direct | +400 µs | +600 µs | 1.50× | not met |",
+			"| tput128: requests/s | 10000 | 7000 | 1.43× | not met |",
+			"| tput128: CPU µs/request of the target | 80 | 120 | 1.50× | not met |",
+		}},
+		{"### Issue 9: translated provider (bedrock/) against pass-through (openai/)", []string{
+			"Cost ratio: gateway-bedrock ÷ gateway for latency",
+			"| figure | gateway | gateway-bedrock | cost ratio | ≤ 1.3× |",
+			"| latency: p50 over direct | +200 µs | +250 µs | 1.25× | met |",
+			"| latency: p99 over direct | +400 µs | +500 µs | 1.25× | met |",
+			"| tput128: requests/s | 10000 | 8000 | 1.25× | met |",
+			"| tput128: CPU µs/request of the target | 80 | 100 | 1.25× | met |",
+		}},
+		{"### Issue 9: cache hits against misses", []string{
+			"| tput128: requests/s | 10000 | 25000 | 2.50× | ≥ 2×: met |",
+			"| tput128: CPU µs/request of the target | 80 | 40 | 0.50× |  |",
+		}},
+	}
+	for _, tb := range tables {
+		sec := section(out, tb.heading)
+		if sec == "" {
+			t.Errorf("report lacks %q:\n%s", tb.heading, out)
+			continue
+		}
+		for _, want := range tb.want {
+			if !strings.Contains(sec, want) {
+				t.Errorf("%s lacks %q:\n%s", tb.heading, want, sec)
+			}
 		}
 	}
-	out := h.report(scs, tgts)
-	for _, want := range []string{
-		"| latency: p50 over direct | +200 µs | +300 µs | 1.50× | not met |",
-		"| latency: p99 over direct | +400 µs | +600 µs | 1.50× | not met |",
-		"| tput128: requests/s | 10000 | 7000 | 1.43× | not met |",
-		"| tput128: CPU µs/request of the target | 80 | 120 | 1.50× | not met |",
-		"| tput128: requests/s | 10000 | 25000 | 2.50× | ≥ 2×: met |",
-		"| tput128: CPU µs/request of the target | 80 | 40 | 0.50× |  |",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q:\n%s", want, out)
-		}
+	// Without gateway-anthropic, only the bedrock table is written; without direct, latencies are compared as
+	// they are.
+	out = h.report(scs, selected("gateway", "gateway-bedrock"))
+	if strings.Contains(out, "(anthropic/)") || strings.Contains(out, "gateway-anthropic") {
+		t.Errorf("a table for a target that did not run:\n%s", out)
 	}
-	if !strings.Contains(out, "### Issue 9: translated provider") || !strings.Contains(out, "### Issue 9: cache hits") {
-		t.Errorf("report lacks the variant tables:\n%s", out)
+	if sec := section(out, "### Issue 9: translated provider (bedrock/)"); !strings.Contains(sec,
+		"| latency: p50 | 300 µs | 350 µs | 1.17× | met |") {
+		t.Errorf("bedrock without direct:\n%s", sec)
 	}
 }
 
@@ -463,6 +522,78 @@ func TestCeilingVerdict(t *testing.T) {
 	}{{1.3, "met"}, {1.31, "not met"}, {0.9, "met"}, {math.NaN(), "—"}} {
 		if got := ceilingVerdict(c.r, 1.3); got != c.want {
 			t.Errorf("ceilingVerdict(%v) = %q, want %q", c.r, got, c.want)
+		}
+	}
+}
+
+func TestSoakGrowth(t *testing.T) {
+	t.Parallel()
+	// Ten minutes sampled every 10 s, then a reading after the load: a ramp over the first two minutes (left
+	// out of the fit), then flat with noise, or rising 1 MiB a minute.
+	samples := func(slopeKiBPerMin float64) []soakSample {
+		var ss []soakSample
+		for i := 0; i <= 60; i++ {
+			sec := float64(i * 10)
+			rss := 40000.0
+			if sec < 120 {
+				rss = 20000 + sec*150
+			}
+			rss += slopeKiBPerMin * sec / 60
+			if i%2 == 1 {
+				rss += 300
+			}
+			ss = append(ss, soakSample{Seconds: sec, RSSKiB: int64(rss), HeapInUseKiB: 8000, Goroutines: 40, FDs: 70})
+		}
+		return append(ss, soakSample{Seconds: 605, RSSKiB: 1, HeapInUseKiB: 1, Goroutines: 1, FDs: 1})
+	}
+	rss := func(s soakSample) float64 { return float64(s.RSSKiB) }
+	flat, base := soakGrowth(samples(0), rss)
+	if math.Abs(flat) > 100 || math.Abs(base-40150) > 200 {
+		t.Errorf("flat: rise %.0f KiB from %.0f, want about 0 from 40150", flat, base)
+	}
+	rise, _ := soakGrowth(samples(1024), rss)
+	if math.Abs(rise-8*1024) > 200 {
+		t.Errorf("1 MiB a minute: rise %.0f KiB over the last 8 minutes, want about 8192", rise)
+	}
+	if r, _ := soakGrowth(samples(0)[:2], rss); !math.IsNaN(r) {
+		t.Errorf("two samples: rise %v, want NaN", r)
+	}
+
+	h := &harness{flags: &flags{rounds: 1, soak: 10 * time.Minute}, memory: map[string]*memRecord{}}
+	grows := samples(1024)
+	leaks := samples(0)
+	for i := range leaks[:len(leaks)-1] {
+		leaks[i].Goroutines = 40 + i
+	}
+	for target, ss := range map[string][]soakSample{"gateway": samples(0), "gateway-gov": grows,
+		"gateway-gov-redis-pg": leaks} {
+		h.runs = append(h.runs, &runRecord{Round: 1, Scenario: "soak", Target: target,
+			Result: &loadgen.Result{Requests: 1000}, Soak: &soakRecord{Samples: ss, Streams: &loadgen.Result{Requests: 10}}})
+	}
+	var scs []scenario
+	for _, s := range scenarios(h.flags) {
+		if s.name == "soak" {
+			scs = append(scs, s)
+		}
+	}
+	var tgts []targetSpec
+	for _, tg := range targets {
+		if strings.HasPrefix(tg.name, "gateway") && tg.name != "gateway-anthropic" && tg.name != "gateway-cache" {
+			tgts = append(tgts, tg)
+		}
+	}
+	var b strings.Builder
+	h.writeSoak(&b, scs, tgts)
+	out := b.String()
+	for _, want := range []string{
+		"| gateway | 1000 (0) | 10 (0) |",
+		"| 40 → 40 | 70 → 70 | 0.0 MiB | no growth: met |",
+		"| gateway-gov | 1000 (0) | 10 (0) |",
+		"grew (RSS): not met |",
+		"| 52 → 100 | 70 → 70 | 0.0 MiB | grew (goroutines): not met |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("soak report lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -44,6 +44,7 @@ type flags struct {
 	rounds          int
 	latencyRequests int
 	streamRequests  int
+	soak            time.Duration
 	duration        time.Duration
 	warmup          time.Duration
 	warmupAll       time.Duration
@@ -74,7 +75,8 @@ func run() int {
 	flag.DurationVar(&f.warmup, "warmup", time.Second, "warm-up before each throughput run")
 	flag.DurationVar(&f.warmupAll, "warmup-all", 2*time.Second, "warm-up of each target once started")
 	flag.StringVar(&f.scenarios, "scenarios", "latency,tput32,tput128,stream",
-		"scenarios to run, comma-separated (latency, tput32, tput128, stream, tail256, paced, streams1000)")
+		"scenarios to run, comma-separated (latency, tput32, tput128, stream, tail256, paced, streams1000, soak)")
+	flag.DurationVar(&f.soak, "soak", 10*time.Minute, "length of the soak scenario, per target")
 	flag.StringVar(&f.targets, "targets", defaultTargets, "targets to measure, comma-separated")
 	flag.StringVar(&f.out, "out", "", "report file (default bench/results/latest.md; raw results in .json next to it)")
 	flag.StringVar(&f.client, "client", "raw", "load generator client: raw or nethttp")
@@ -466,6 +468,8 @@ type runRecord struct {
 	CPUSeconds map[string]float64 `json:"cpu_seconds"`
 	// PeakRSSKiB is the largest resident set of the target process seen during the run (sampled every 100 ms).
 	PeakRSSKiB int64 `json:"peak_rss_kib,omitempty"`
+	// Soak holds the soak scenario's samples.
+	Soak *soakRecord `json:"soak,omitempty"`
 }
 
 // memRecord is a target process's memory over a group of runs, in KiB. hwm (the kernel's VmHWM) is kept in the
@@ -550,9 +554,31 @@ func (h *harness) measure(ctx context.Context, round int, sc scenario, target st
 			}
 		}
 	}()
+	if sc.name == "soak" {
+		close(stopSampling)
+		<-sampled
+		err := h.soak(ctx, rec, sc, ep, watched, o.OnWindow)
+		if ep.proc != nil && ep.proc.exited() {
+			return nil, ep.proc.death()
+		}
+		if err != nil {
+			return nil, err
+		}
+		if readErr != nil {
+			return nil, readErr
+		}
+		if ep.proc != nil {
+			m := h.memRecord(target)
+			m.peak = max(m.peak, rec.PeakRSSKiB)
+		}
+		return rec, nil
+	}
 	res, err := loadgen.Run(ctx, o)
 	close(stopSampling)
 	rec.PeakRSSKiB = <-sampled
+	if ep.proc != nil && ep.proc.exited() {
+		return nil, ep.proc.death()
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,8 @@ type endpoint struct {
 	minEvents int
 	// pprof is the base URL of the gateway's --pprof listener when the run profiles (--profile).
 	pprof string
+	// gateway is set for the gateway's targets: its /metrics answers the master key.
+	gateway bool
 }
 
 // targetSpec starts one target in front of an upstream.
@@ -83,13 +85,18 @@ var targets = []targetSpec{
 	{name: "gateway-anthropic", about: "→ the bare gateway serving the model as anthropic/: OpenAI requests " +
 		"translated to the Messages API and back → the fake's /v1/messages (same answer, as many text deltas)",
 		start: gatewayTarget(gatewayVariant{anthropic: true})},
+	{name: "gateway-bedrock", about: "→ the bare gateway serving the model as bedrock/ (an anthropic.claude id): " +
+		"OpenAI requests translated to Bedrock's Converse API, signed with SigV4, and back → the fake's " +
+		"/model/{id}/converse[-stream] (same answer, as many text deltas, streams in AWS event stream framing)",
+		start: gatewayTarget(gatewayVariant{bedrock: true})},
 	{name: "gateway-cache", about: "→ the bare gateway with the local response cache (litellm_settings.cache): " +
 		"the requests are all alike, so all but the first are hits → fake",
 		start: gatewayTarget(gatewayVariant{cache: true})},
 }
 
 // defaultTargets is every target: the ones that cannot run here are left out with a message.
-const defaultTargets = "direct,goproxy,nginx,gateway,gateway-gov,gateway-gov-redis-pg,gateway-anthropic,gateway-cache"
+const defaultTargets = "direct,goproxy,nginx,gateway,gateway-gov,gateway-gov-redis-pg,gateway-anthropic," +
+	"gateway-bedrock,gateway-cache"
 
 // scenario is one load shape.
 type scenario struct {
@@ -128,6 +135,10 @@ func scenarios(f *flags) []scenario {
 		// the memory table's "largest sample under load" is the figure, when this scenario runs alone.
 		{name: "streams1000", title: fmt.Sprintf("1,000 concurrent streams, 20 ms between events, %s", 2*f.duration),
 			upstream: "slow", stream: true, conns: 1000, duration: 2 * f.duration, warmup: 2 * f.warmup},
+		// Issue 9's soak: a steady mixed load for --soak per target (soak.go), memory sampled throughout.
+		{name: "soak", title: fmt.Sprintf("soak, %d + %d connections (plain + streams), 20 ms upstream, %s",
+			soakPlainConns, soakStreamConns, f.soak), upstream: "20ms", conns: soakPlainConns + soakStreamConns,
+			duration: f.soak},
 	}
 }
 
@@ -136,6 +147,12 @@ const (
 	masterKey   = "sk-bench-master-key"
 	model       = workload.Model
 	chatPath    = "/v1/chat/completions"
+	// The AWS credentials the fake checks Bedrock requests' signatures with (the first request of each shape
+	// in full), and the model gateway-bedrock serves: a Claude id, a plain text chat model to the provider.
+	awsAccessKeyID     = "AKIAFAKEBENCH0000001"
+	awsSecretAccessKey = "bench/fake/Secret+0123456789abcdefghij"
+	awsRegion          = "us-east-1"
+	bedrockModel       = "anthropic.claude-3-haiku-20240307-v1:0"
 )
 
 func startFake(ctx context.Context, h *harness, u upstreamSpec) (endpoint, error) {
@@ -145,7 +162,8 @@ func startFake(ctx context.Context, h *harness, u upstreamSpec) (endpoint, error
 	}
 	p, err := h.start("fake", h.bin("fakeupstream"), "--addr", addr, "--latency", u.latency.String(),
 		"--chunk-delay", u.chunkDelay.String(),
-		"--chunks", strconv.Itoa(workload.StreamChunks), "--key", upstreamKey, "--server", h.flags.fakeServer)
+		"--chunks", strconv.Itoa(workload.StreamChunks), "--key", upstreamKey, "--server", h.flags.fakeServer,
+		"--aws-access-key-id", awsAccessKeyID, "--aws-secret-access-key", awsSecretAccessKey, "--aws-region", awsRegion)
 	if err != nil {
 		return endpoint{}, err
 	}
@@ -189,6 +207,9 @@ func startGateway(ctx context.Context, h *harness, up endpoint, v gatewayVariant
 	if v.anthropic {
 		name += "-anthropic"
 	}
+	if v.bedrock {
+		name += "-bedrock"
+	}
 	if v.cache {
 		name += "-cache"
 	}
@@ -229,7 +250,7 @@ func startGateway(ctx context.Context, h *harness, up endpoint, v gatewayVariant
 	if err := p.waitReady(ctx, addr, "http://"+addr+"/health/liveliness"); err != nil {
 		return endpoint{}, err
 	}
-	ep := endpoint{url: "http://" + addr, key: masterKey, proc: p}
+	ep := endpoint{url: "http://" + addr, key: masterKey, proc: p, gateway: true}
 	if pprofAddr != "" {
 		ep.pprof = "http://" + pprofAddr
 	}

@@ -160,6 +160,11 @@ func (p *process) stop() {
 	}
 }
 
+// death explains a child that exited while it should be serving: its exit status and the end of its log.
+func (p *process) death() error {
+	return fmt.Errorf("%s exited (%v) while measured; the end of its log:\n%s", p.name, p.cmd.ProcessState, p.tail())
+}
+
 // tail returns the last lines of the child's log, to explain a failure.
 func (p *process) tail() string {
 	b, _ := os.ReadFile(p.log)

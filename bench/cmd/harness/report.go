@@ -312,7 +312,10 @@ func (h *harness) report(scs []scenario, tgts []targetSpec) string {
 		})
 	}
 
-	h.writeTargets(&b, scs, has)
+	// The soak's load is paced by its upstream and mixed: it has a section of its own, not a place in the
+	// throughput comparisons.
+	h.writeTargets(&b, slices.DeleteFunc(slices.Clone(scs), func(s scenario) bool { return s.name == "soak" }), has)
+	h.writeSoak(&b, scs, tgts)
 
 	// Every round's key figure.
 	fmt.Fprintf(&b, "\n### Per round\n\n")

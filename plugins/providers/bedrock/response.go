@@ -11,8 +11,11 @@ import (
 // ParseChat turns a Converse answer into a chat completion.
 func (tr *Translator) ParseChat(t *sdk.Target, req *sdk.ChatRequest, resp *sdk.HTTPResponse) (*sdk.ChatResponse, error) {
 	var cr converseResponse
-	if err := json.Unmarshal(resp.Body, &cr); err != nil {
-		return nil, fmt.Errorf("the Converse answer: %w", err)
+	if !decodeConverseFast(resp.Body, &cr) {
+		cr = converseResponse{}
+		if err := json.Unmarshal(resp.Body, &cr); err != nil {
+			return nil, fmt.Errorf("the Converse answer: %w", err)
+		}
 	}
 	jsonMode := wantsJSON(req)
 	msg := sdk.Message{Role: "assistant"}

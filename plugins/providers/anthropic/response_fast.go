@@ -83,7 +83,7 @@ func usage(dst **WireUsage, v []byte) bool {
 		case "cache_read_input_tokens":
 			return 8, rawjson.ReadIntPtr(&u.CacheReadInputTokens, v)
 		case "output_tokens_details":
-			return 0, false
+			return 16, outputTokensDetails(u, v)
 		}
 		return 0, other(k, v)
 	}) {
@@ -91,6 +91,23 @@ func usage(dst **WireUsage, v []byte) bool {
 	}
 	*dst = u
 	return true
+}
+
+func outputTokensDetails(u *WireUsage, v []byte) bool {
+	if string(v) == "null" {
+		u.OutputTokensDetails = nil
+		return true
+	}
+	d := &struct {
+		ThinkingTokens *int `json:"thinking_tokens"`
+	}{}
+	u.OutputTokensDetails = d
+	return rawjson.EachOnce(v, func(k, v []byte) (uint64, bool) {
+		if string(k) == "thinking_tokens" {
+			return 1, rawjson.ReadIntPtr(&d.ThinkingTokens, v)
+		}
+		return 0, other(k, v)
+	})
 }
 
 // other accepts a member this decoder does not read, as encoding/json ignores it: valid JSON under a key that

@@ -83,6 +83,11 @@ var answerCases = []string{
 	`{"id":"m","usage":{"input_tokens":+1}}`,
 	`{"id":"m","usage":{"input_tokens":-0,"output_tokens":99999999999999999999}}`,
 	`{"id":"m","usage":{"output_tokens_details":{"thinking_tokens":5}}}`,
+	`{"id":"m","usage":{"output_tokens_details":{"thinking_tokens":null,"other":[1]}}}`,
+	`{"id":"m","usage":{"output_tokens_details":null}}`,
+	`{"id":"m","usage":{"output_tokens_details":{"thinking_tokens":1,"thinking_tokens":2}}}`,
+	`{"id":"m","usage":{"output_tokens_details":{"Thinking_tokens":1}}}`,
+	`{"id":"m","usage":{"output_tokens_details":[1]}}`,
 	`{"id":"m","content":[{"type":"tool_use","input":{"a":}}]}`,
 	`{"id":"m","x":tru}`,
 	`{"id":"m","x":[1,}`,
@@ -113,7 +118,7 @@ func TestDecodeAnswerFastMatchesEncodingJSON(t *testing.T) {
 	for _, c := range answerCases {
 		checkAnswerDecoding(t, []byte(c))
 	}
-	for _, c := range answerCases[:4] {
+	for _, c := range append(answerCases[:4:4], answerCases[16], answerCases[17], answerCases[18]) {
 		var w wireResponse
 		if !decodeAnswerFast([]byte(c), &w) {
 			t.Errorf("%s: not taken by the fast decoder", c)

@@ -1,17 +1,38 @@
 package bedrock
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/switchyard/gateway/sdk"
 )
+
+// maxSigningURLs bounds the parsed URLs a translator keeps: a deployment's URLs are few, but a wildcard route
+// could name models without end.
+const maxSigningURLs = 256
+
+// signingURL returns req's URL parsed, a copy the signer may change (it rewrites the query).
+func (tr *Translator) signingURL(raw string) (*url.URL, error) {
+	if v, ok := tr.urls.Load(raw); ok {
+		u := *v.(*url.URL)
+		return &u, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if tr.nurls.Load() < maxSigningURLs && tr.nurls.Add(1) <= maxSigningURLs {
+		kept := *u
+		tr.urls.Store(raw, &kept)
+	}
+	return u, nil
+}
 
 // signingService is the SigV4 service name of the Bedrock runtime.
 const signingService = "bedrock"
@@ -90,12 +111,15 @@ func (tr *Translator) Authorize(ctx context.Context, t *sdk.Target, req *sdk.HTT
 		method = http.MethodPost
 	}
 	// The signer works on an *http.Request; this one shares the header map, so the signature lands in req. The
-	// gateway later sends req.URL and req.Body unchanged, which is what was signed.
-	hr, err := http.NewRequestWithContext(ctx, method, req.URL, bytes.NewReader(req.Body))
+	// gateway later sends req.URL and req.Body unchanged, which is what was signed. The signer reads the method,
+	// URL, host, headers and length (the payload's hash is given), so the request is built with just those, as
+	// http.NewRequest would fill them, without parsing the URL again for every call.
+	u, err := tr.signingURL(req.URL)
 	if err != nil {
 		return &sdk.Error{Kind: sdk.KindBadRequest, Message: "bedrock: bad request URL: " + err.Error(), Err: err}
 	}
-	hr.Header = req.Header
+	hr := &http.Request{Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: req.Header, ContentLength: int64(len(req.Body)), Host: strings.TrimSuffix(u.Host, ":")}
 	sum := sha256.Sum256(req.Body)
 	if err := tr.signer.SignHTTP(ctx, creds.aws, hr, hex.EncodeToString(sum[:]), signingService, tr.region(t),
 		tr.now()); err != nil {

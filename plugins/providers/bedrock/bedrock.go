@@ -29,6 +29,8 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -47,6 +49,9 @@ type Translator struct {
 	// now and newID make answers' timestamps and ids; tests replace them.
 	now   func() time.Time
 	newID func() string
+	// urls keeps the parsed request URLs the signer is given (see signingURL), at most maxSigningURLs.
+	urls  sync.Map // string → *url.URL
+	nurls atomic.Int32
 }
 
 var (

@@ -3,6 +3,8 @@ package sdk
 import (
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/switchyard/gateway/sdk/rawjson"
 )
 
 // AppendChatResponse appends r's JSON encoding to dst, byte for byte what encoding/json.Marshal gives, for the
@@ -162,4 +164,31 @@ func AppendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// TextChunkPrefix is the JSON of a one-choice content chunk (what encoding/json writes for a Chunk whose only
+// choice's delta has only Content) up to the content's value; AppendTextChunk completes it. Stream parsers build
+// it once per stream and wrap each text delta in it, the text as the upstream escaped it.
+func TextChunkPrefix(id string, created int64, model string) []byte {
+	b := AppendJSONString(append(make([]byte, 0, 96+len(id)+len(model)), `{"id":`...), id)
+	b = strconv.AppendInt(append(b, `,"object":"chat.completion.chunk","created":`...), created, 10)
+	b = AppendJSONString(append(b, `,"model":`...), model)
+	return append(b, `,"choices":[{"index":0,"delta":{"content":`...)
+}
+
+// TextChunk returns a chunk's JSON: prefix (TextChunkPrefix) and text, a JSON string literal, and what closes
+// them.
+func TextChunk(prefix, text []byte) []byte {
+	const suffix = `},"finish_reason":null}]}`
+	return append(append(append(make([]byte, 0, len(prefix)+len(text)+len(suffix)), prefix...), text...), suffix...)
+}
+
+// UpstreamText returns the text of a JSON string literal from an upstream, when the literal can be copied into
+// a chunk's JSON as it is: valid (encoding/json's rules), and valid UTF-8 (which encoding/json would have
+// replaced). ok is false otherwise, and the caller encodes the text itself.
+func UpstreamText(lit []byte) (text string, ok bool) {
+	if !utf8.Valid(lit) {
+		return "", false
+	}
+	return rawjson.Unquote(lit)
 }

@@ -172,3 +172,31 @@ func TestAppendChatResponseSeesEveryField(t *testing.T) {
 		checkSameEncoding(t, r)
 	}
 }
+
+// A text chunk built around a text literal is what encoding/json writes for the typed chunk.
+func TestTextChunkMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ id, model, text string }{
+		{"chatcmpl-1", "claude", "Hello"},
+		{"chatcmpl-\"q\"", "m<&>", "caf\u00e9 \"x\"\n\t\u2028 \x01"},
+	} {
+		want, err := json.Marshal(&Chunk{ID: c.id, Object: "chat.completion.chunk", Created: 1700000000, Model: c.model,
+			Choices: []ChunkChoice{{Delta: Delta{Content: c.text}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lit := AppendJSONString(nil, c.text)
+		got := TextChunk(TextChunkPrefix(c.id, 1700000000, c.model), lit)
+		if string(got) != string(want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+		if text, ok := UpstreamText(lit); !ok || text != c.text {
+			t.Errorf("UpstreamText(%s) = %q, %v", lit, text, ok)
+		}
+	}
+	for _, lit := range []string{`null`, `"a`, `"\x"`, "\"\xff\"", `5`, ``} {
+		if _, ok := UpstreamText([]byte(lit)); ok {
+			t.Errorf("UpstreamText(%q) ok", lit)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/switchyard/gateway/sdk"
 	"github.com/switchyard/gateway/sdk/rawjson"
@@ -171,7 +170,6 @@ func (p *StreamParser) End(out []*sdk.Chunk) ([]*sdk.Chunk, error) {
 		Message: "the anthropic stream ended before the message was complete"}
 }
 
-// start sends the role once, before anything else.
 // fastTextDelta handles the commonest event, a text delta once the message has started, without decoding the
 // event into a struct or encoding the chunk by reflection: the chunk's JSON is built around the text as the
 // upstream escaped it. ok is false for any other event (and for a text the fast path cannot vouch for), which
@@ -185,40 +183,22 @@ func (p *StreamParser) fastTextDelta(data []byte, out []*sdk.Chunk) (_ []*sdk.Ch
 		return out, false
 	}
 	raw := rawjson.Get(delta, "text")
-	text, ok := plainJSONString(raw)
-	if !ok && (len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &text) != nil) {
-		return out, false // not a valid JSON string: the full path reports the error
+	text, ok := sdk.UpstreamText(raw)
+	if !ok {
+		return out, false // the full path reports a malformed text, or encodes one it must
 	}
 	if text == "" {
 		return out, true
 	}
 	if p.textPrefix == nil {
-		id, _ := json.Marshal(p.id)
-		model, _ := json.Marshal(p.model)
-		p.textPrefix = fmt.Appendf(nil, `{"id":%s,"object":"chat.completion.chunk","created":%d,"model":%s,`+
-			`"choices":[{"index":0,"delta":{"content":`, id, p.created, model)
+		p.textPrefix = sdk.TextChunkPrefix(p.id, p.created, p.model)
 	}
 	c := p.chunk(sdk.Delta{Content: text}, nil, nil)
-	c.Raw = append(append(append(make([]byte, 0, len(p.textPrefix)+len(raw)+32), p.textPrefix...), raw...),
-		`},"finish_reason":null}]}`...)
+	c.Raw = sdk.TextChunk(p.textPrefix, raw)
 	return append(out, c), true
 }
 
-// plainJSONString returns the text of a JSON string token without escapes or control characters, which is
-// then its bytes between the quotes; ok is false for anything else.
-func plainJSONString(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return "", false
-	}
-	body := raw[1 : len(raw)-1]
-	for _, c := range body {
-		if c == '\\' || c == '"' || c < 0x20 {
-			return "", false
-		}
-	}
-	return string(body), utf8.Valid(body)
-}
-
+// start sends the role once, before anything else.
 func (p *StreamParser) start(out []*sdk.Chunk) []*sdk.Chunk {
 	if p.started {
 		return out

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/switchyard/gateway/sdk"
+	"github.com/switchyard/gateway/sdk/rawjson"
 )
 
 // NewChatStream returns a parser for a ConverseStream answer.
@@ -37,6 +38,44 @@ type streamParser struct {
 	jsonTool  bool
 	finish    string
 	stopped   bool
+	// textPrefix is the JSON of a content chunk up to its content, built at the first text delta.
+	textPrefix []byte
+}
+
+// fastTextDelta handles the commonest event, a text delta ({"contentBlockIndex":0,"delta":{"text":"..."}} and
+// Bedrock's "p" padding), without decoding it into a struct or encoding the chunk by reflection: the chunk's
+// JSON is built around the text as Bedrock escaped it. ok is false for anything else (another delta, a member
+// encoding/json could read differently, a text that cannot be copied as it is), which then takes the full path.
+func (p *streamParser) fastTextDelta(data []byte, out []*sdk.Chunk) (_ []*sdk.Chunk, ok bool) {
+	var lit []byte
+	if !rawjson.EachOnce(data, func(k, v []byte) (uint64, bool) {
+		switch string(k) {
+		case "contentBlockIndex":
+			_, ok := rawjson.Int(v, 64)
+			return 1, ok
+		case "delta":
+			return 2, rawjson.EachOnce(v, func(k, v []byte) (uint64, bool) {
+				lit = v
+				return 1, string(k) == "text"
+			})
+		}
+		return 0, otherMember(k, v, "contentBlockIndex", "delta")
+	}) || lit == nil {
+		return out, false
+	}
+	text, ok := sdk.UpstreamText(lit)
+	if !ok {
+		return out, false
+	}
+	if text == "" {
+		return out, true
+	}
+	if p.textPrefix == nil {
+		p.textPrefix = sdk.TextChunkPrefix(p.id, p.created, p.model)
+	}
+	c := p.chunk(sdk.Delta{Content: text}, nil)
+	c.Raw = sdk.TextChunk(p.textPrefix, lit)
+	return append(out, c), true
 }
 
 // Framing reports AWS event stream framing.
@@ -80,6 +119,9 @@ func (p *streamParser) Parse(ev sdk.StreamEvent, out []*sdk.Chunk) ([]*sdk.Chunk
 			Type: "function", Function: sdk.FunctionCall{Name: tu.Name}}}}, nil)), false, nil
 
 	case "contentBlockDelta":
+		if out, ok := p.fastTextDelta(ev.Data, out); ok {
+			return out, false, nil
+		}
 		var e contentBlockDeltaEvent
 		if err := json.Unmarshal(ev.Data, &e); err != nil {
 			return out, false, malformed(ev.Type, err)

@@ -5,12 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/valyala/fasthttp"
 
 	"github.com/switchyard/gateway/bench/internal/workload"
 	"github.com/switchyard/gateway/internal/fakeupstream"
@@ -22,14 +19,7 @@ func startMessagesReplay(t *testing.T) string {
 		StreamChunks: workload.StreamChunks}
 	r := newReplay(fakeupstream.New(opts), fakeupstream.New(opts), opts.Key, 0, 0)
 	r.messages = newMessagesReplay(opts.Key, opts.Answer, opts.StreamChunks)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &fasthttp.Server{Handler: r.serve}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return "http://" + ln.Addr().String()
+	return serveReplay(t, r)
 }
 
 func postMessages(t *testing.T, url, key, version, body string) (*http.Response, []byte) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
-	"github.com/valyala/fasthttp"
 
 	"github.com/switchyard/gateway/bench/internal/workload"
 	"github.com/switchyard/gateway/internal/fakeupstream"
@@ -37,14 +35,7 @@ func startConverseReplay(t *testing.T) (string, *bedrockfake.Server) {
 	r.messages = newMessagesReplay(opts.Key, opts.Answer, opts.StreamChunks)
 	r.converse = newConverseReplay(bedrockfake.Options{AccessKeyID: awsKeyID, SecretAccessKey: awsSecret},
 		opts.Answer, opts.StreamChunks)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &fasthttp.Server{Handler: r.serve}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return "http://" + ln.Addr().String(), r.converse.fake.(*bedrockfake.Server)
+	return serveReplay(t, r), r.converse.fake.(*bedrockfake.Server)
 }
 
 // bedrockClient is the official SDK's client pointed at url, signing with the given credentials (anonymous

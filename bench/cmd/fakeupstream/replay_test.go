@@ -22,13 +22,7 @@ func TestReplayAnswersLikeTheFake(t *testing.T) {
 		StreamChunks: workload.StreamChunks}
 	fake := fakeupstream.New(opts)
 	r := newReplay(fakeupstream.New(opts), fake, opts.Key, 0, 0)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &fasthttp.Server{Handler: r.serve}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	base := serveReplay(t, r)
 
 	cases := []struct {
 		name, key string
@@ -47,7 +41,7 @@ func TestReplayAnswersLikeTheFake(t *testing.T) {
 			req.Header.Set("Authorization", "Bearer "+c.key)
 			fake.ServeHTTP(want, req)
 
-			hreq, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/v1/chat/completions",
+			hreq, _ := http.NewRequest(http.MethodPost, base+"/v1/chat/completions",
 				bytes.NewReader(c.body))
 			hreq.Header.Set("Authorization", "Bearer "+c.key)
 			resp, err := http.DefaultClient.Do(hreq)
@@ -63,4 +57,17 @@ func TestReplayAnswersLikeTheFake(t *testing.T) {
 			}
 		}
 	}
+}
+
+// serveReplay serves r on a free loopback port until the test ends and returns its base URL.
+func serveReplay(t *testing.T, r *replay) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: r.serve}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return "http://" + ln.Addr().String()
 }

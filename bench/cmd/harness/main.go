@@ -554,28 +554,19 @@ func (h *harness) measure(ctx context.Context, round int, sc scenario, target st
 			}
 		}
 	}()
+	var res *loadgen.Result
+	var err error
 	if sc.name == "soak" {
+		// The soak samples the target itself, over minutes (soak.go).
 		close(stopSampling)
 		<-sampled
-		err := h.soak(ctx, rec, sc, ep, watched, o.OnWindow)
-		if ep.proc != nil && ep.proc.exited() {
-			return nil, ep.proc.death()
-		}
-		if err != nil {
-			return nil, err
-		}
-		if readErr != nil {
-			return nil, readErr
-		}
-		if ep.proc != nil {
-			m := h.memRecord(target)
-			m.peak = max(m.peak, rec.PeakRSSKiB)
-		}
-		return rec, nil
+		err = h.soak(ctx, rec, sc, ep, watched, o.OnWindow)
+		res = rec.Result
+	} else {
+		res, err = loadgen.Run(ctx, o)
+		close(stopSampling)
+		rec.PeakRSSKiB = <-sampled
 	}
-	res, err := loadgen.Run(ctx, o)
-	close(stopSampling)
-	rec.PeakRSSKiB = <-sampled
 	if ep.proc != nil && ep.proc.exited() {
 		return nil, ep.proc.death()
 	}

@@ -25,7 +25,7 @@ func decodeChatFast(raw []byte, r *ChatRequest) bool {
 	if !rawjson.EachOnce(raw, func(k, v []byte) (uint64, bool) {
 		f, known := chatFastFields[string(k)]
 		if !known {
-			if _, modeled := chatFields[string(k)]; modeled || !rawjson.PlainKey(k) || !json.Valid(v) {
+			if _, modeled := chatFields[string(k)]; modeled || !rawjson.Unread(k, v) {
 				return 0, false
 			}
 			if out.Extra == nil {
@@ -123,7 +123,7 @@ func fastMessages(dst *[]Message, v []byte) bool {
 			return 4, rawjson.ReadString(&m.Name, v)
 		}
 		_, modeled := messageFields[string(k)]
-		return 0, !modeled && rawjson.PlainKey(k) && json.Valid(v)
+		return 0, !modeled && rawjson.Unread(k, v)
 	})
 }
 
@@ -157,7 +157,7 @@ func fastStreamOptions(dst **StreamOptions, v []byte) bool {
 		if string(k) == "include_usage" {
 			return 1, fastBool(&o.IncludeUsage, v)
 		}
-		return 0, rawjson.PlainKey(k) && json.Valid(v)
+		return 0, rawjson.Unread(k, v)
 	}) {
 		return false
 	}

@@ -437,6 +437,21 @@ func PlainKey(k []byte) bool {
 	return true
 }
 
+// Unread reports whether a member a one-pass decoder does not read is one encoding/json would ignore too:
+// valid JSON under a plain key (PlainKey) that is none of fields, the decoder's own member names, in another
+// case. Names all in lower case need not be listed: a plain key cannot fold onto them unless it is them.
+func Unread(k, v []byte, fields ...string) bool {
+	if !PlainKey(k) {
+		return false
+	}
+	for _, f := range fields {
+		if bytes.EqualFold(k, []byte(f)) {
+			return false
+		}
+	}
+	return json.Valid(v)
+}
+
 // EachOnce walks the members of obj for a decoder that reads some of them itself: fn returns a bit naming the
 // member it read (0 for one it let pass) and whether it could read it. EachOnce reports false, at once, when obj
 // is malformed, when fn could not, or when a member's bit comes a second time (encoding/json lets the last of

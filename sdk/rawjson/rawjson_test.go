@@ -532,3 +532,22 @@ func TestReaders(t *testing.T) {
 		t.Error("ReadIntPtr does not hold to int32's range")
 	}
 }
+
+func TestUnread(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		k, v string
+		want bool
+	}{
+		{"metrics", `{"latencyMs":1}`, true},
+		{"metrics", `{"latencyMs":}`, false},
+		{"Metrics", `1`, false},
+		{"m\\u0065trics", `1`, false},
+		{"stopreason", `"x"`, false}, // folds onto stopReason
+		{"stop_reason", `"x"`, true},
+	} {
+		if got := rawjson.Unread([]byte(c.k), []byte(c.v), "stopReason", "usage"); got != c.want {
+			t.Errorf("Unread(%q, %s) = %v, want %v", c.k, c.v, got, c.want)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func decodeAnswerFast(body []byte, w *wireResponse) bool {
 		case "error":
 			return 0, false
 		}
-		return 0, other(k, v)
+		return 0, rawjson.Unread(k, v)
 	})
 }
 
@@ -62,7 +62,7 @@ func blocks(dst *[]contentBlock, v []byte) bool {
 			b.Input = append(json.RawMessage(nil), v...) // null too, as encoding/json keeps it
 			return 32, true
 		}
-		return 0, other(k, v)
+		return 0, rawjson.Unread(k, v)
 	})
 }
 
@@ -85,7 +85,7 @@ func usage(dst **WireUsage, v []byte) bool {
 		case "output_tokens_details":
 			return 16, outputTokensDetails(u, v)
 		}
-		return 0, other(k, v)
+		return 0, rawjson.Unread(k, v)
 	}) {
 		return false
 	}
@@ -106,10 +106,6 @@ func outputTokensDetails(u *WireUsage, v []byte) bool {
 		if string(k) == "thinking_tokens" {
 			return 1, rawjson.ReadIntPtr(&d.ThinkingTokens, v)
 		}
-		return 0, other(k, v)
+		return 0, rawjson.Unread(k, v)
 	})
 }
-
-// other accepts a member this decoder does not read, as encoding/json ignores it: valid JSON under a key that
-// cannot match a read one case-insensitively.
-func other(k, v []byte) bool { return rawjson.PlainKey(k) && json.Valid(v) }

@@ -1,9 +1,6 @@
 package bedrock
 
 import (
-	"bytes"
-	"encoding/json"
-
 	"github.com/switchyard/gateway/sdk/rawjson"
 )
 
@@ -23,7 +20,7 @@ func decodeConverseFast(body []byte, cr *converseResponse) bool {
 		case "usage":
 			return 4, tokenUsageFast(&cr.Usage, v)
 		}
-		return 0, otherMember(k, v, "output", "stopReason", "usage")
+		return 0, rawjson.Unread(k, v, "output", "stopReason", "usage")
 	})
 }
 
@@ -33,7 +30,7 @@ func converseOutput(cr *converseResponse, v []byte) bool {
 	}
 	return rawjson.EachOnce(v, func(k, v []byte) (uint64, bool) {
 		if string(k) != "message" {
-			return 0, otherMember(k, v, "message")
+			return 0, rawjson.Unread(k, v, "message")
 		}
 		if string(v) == "null" {
 			cr.Output.Message = nil
@@ -51,7 +48,7 @@ func converseOutput(cr *converseResponse, v []byte) bool {
 			case "content":
 				return 2, rawjson.ReadObjects(&m.Content, v, textBlock)
 			}
-			return 0, otherMember(k, v, "role", "content")
+			return 0, rawjson.Unread(k, v, "role", "content")
 		})
 	})
 }
@@ -59,7 +56,7 @@ func converseOutput(cr *converseResponse, v []byte) bool {
 // textBlock reads a text block; any other kind of block goes to encoding/json.
 func textBlock(b *responseBlock, k, v []byte) (uint64, bool) {
 	if string(k) != "text" {
-		return 0, otherMember(k, v, "text", "toolUse", "reasoningContent")
+		return 0, rawjson.Unread(k, v, "text", "toolUse", "reasoningContent")
 	}
 	if string(v) == "null" {
 		b.Text = nil
@@ -90,7 +87,7 @@ func tokenUsageFast(dst **tokenUsage, v []byte) bool {
 		case "cacheWriteInputTokens":
 			return 16, rawjson.ReadIntPtr(&u.CacheWriteInputTokens, v)
 		}
-		return 0, otherMember(k, v, "inputTokens", "outputTokens", "totalTokens", "cacheReadInputTokens",
+		return 0, rawjson.Unread(k, v, "inputTokens", "outputTokens", "totalTokens", "cacheReadInputTokens",
 			"cacheWriteInputTokens")
 	})
 }
@@ -103,18 +100,4 @@ func readInt(dst *int, v []byte) bool {
 	n, ok := rawjson.Int(v, 64)
 	*dst = int(n)
 	return ok
-}
-
-// otherMember accepts a member this decoder does not read, as encoding/json ignores it: valid JSON under a plain
-// key that is none of the object's field names in another case.
-func otherMember(k, v []byte, fields ...string) bool {
-	if !rawjson.PlainKey(k) {
-		return false
-	}
-	for _, f := range fields {
-		if bytes.EqualFold(k, []byte(f)) {
-			return false
-		}
-	}
-	return json.Valid(v)
 }

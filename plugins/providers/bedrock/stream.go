@@ -59,7 +59,7 @@ func (p *streamParser) fastTextDelta(data []byte, out []*sdk.Chunk) (_ []*sdk.Ch
 				return 1, string(k) == "text"
 			})
 		}
-		return 0, otherMember(k, v, "contentBlockIndex", "delta")
+		return 0, rawjson.Unread(k, v, "contentBlockIndex", "delta")
 	}) || lit == nil {
 		return out, false
 	}

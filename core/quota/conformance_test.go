@@ -36,6 +36,42 @@ var backends = []backend{
 		}
 		return out
 	}},
+	{"leased", func(t *testing.T, clk *fakeClock, replicas int) []Counters {
+		prefix := redisPrefix(t, redisClient(t))
+		g := &leasedGroup{}
+		for range replicas {
+			r := NewRedis(redisClient(t), prefix)
+			r.now = clk.Now
+			x := newLeased(r, nil)
+			x.now = clk.Now // before the flusher starts, which reads it
+			x.start()
+			t.Cleanup(func() { _ = x.Close(context.Background()) })
+			g.all = append(g.all, x)
+		}
+		out := make([]Counters, replicas)
+		for i := range out {
+			out[i] = leasedReplica{Leased: g.all[i], group: g}
+		}
+		return out
+	}},
+}
+
+// leasedGroup is replicas of Leased sharing one Redis; leasedReplica is one of them whose Spend first sends what
+// every replica has settled, since replicas see each other's spend only once it is sent (every 50 ms).
+type leasedGroup struct{ all []*Leased }
+
+type leasedReplica struct {
+	*Leased
+	group *leasedGroup
+}
+
+func (r leasedReplica) Spend(ctx context.Context, id string, period int64, baseline float64) (float64, error) {
+	for _, x := range r.group.all {
+		if err := x.sendSettled(); err != nil {
+			return 0, err
+		}
+	}
+	return r.Leased.Spend(ctx, id, period, baseline)
 }
 
 // conformance is the suite every Counters passes: each case gets fresh counters and a clock.

@@ -70,7 +70,8 @@ func NewRedis(client redis.UniversalClient, prefix string) *Redis {
 
 // luaPrelude holds the scripts' helpers: num reads a value (missing counts as 0); fmt formats a number with
 // enough digits that tonumber, INCRBYFLOAT and Go's ParseFloat read the same float back; seed reads a spend
-// key, creating it from the baseline (with its expiry) the first time.
+// key, creating it from the baseline (with its expiry) the first time; lower takes a count down (deleting it at
+// zero, never below) and unreserve money off the reservations (deleting them when less than epsilon is left).
 const luaPrelude = `
 local function num(v) return tonumber(v) or 0 end
 local function fmt(x) return string.format('%.17g', x) end
@@ -81,6 +82,23 @@ local function seed(key, baseline, expireAt)
   if expireAt > 0 then redis.call('EXPIREAT', key, expireAt) end
   return num(baseline)
 end
+local function lower(key, by)
+  if by <= 0 then return end
+  local v = num(redis.call('GET', key))
+  if v - by <= 0 then
+    if v ~= 0 then redis.call('DEL', key) end
+  else
+    redis.call('DECRBY', key, by)
+  end
+end
+local function unreserve(key, by, eps)
+  if by <= 0 then return end
+  if num(redis.call('GET', key)) - by < eps then
+    redis.call('DEL', key)
+  else
+    redis.call('INCRBYFLOAT', key, fmt(-by))
+  end
+end
 `
 
 // admitScript checks every scope and counts in all of them only if all admit.
@@ -90,24 +108,44 @@ end
 // none), baseline, spend expiry (Unix seconds, 0 for none).
 // Reply: admitted (1/0), refusing scope (1-based, 0 if admitted), reason, its spend, its reserved, then 3 per
 // scope: window requests, window tokens (before this request), reservation.
-const admitSource = luaPrelude + `
+const admitSource = luaPrelude + luaAdmission + `
 local reserve, n = num(ARGV[1]), num(ARGV[2])
 local windowTTL, holdTTL, eps = num(ARGV[3]), num(ARGV[4]), num(ARGV[5])
 local out = {1, 0, '', '0', '0'}
 local per, res = {}, {}
 for i = 1, n do
   local k, a = (i - 1) * 5, 5 + (i - 1) * 6
+  local reason, spend, reserved, reqs, toks, r = judge(k, a, reserve, eps)
+  res[i] = r
+  if reason ~= '' and out[1] == 1 then out = {0, i, reason, fmt(spend), fmt(reserved)} end
+  per[#per + 1] = reqs
+  per[#per + 1] = toks
+  per[#per + 1] = fmt(res[i])
+end
+if out[1] == 1 then
+  for i = 1, n do count((i - 1) * 5, res[i], windowTTL, holdTTL) end
+end
+for _, v in ipairs(per) do out[#out + 1] = v end
+return out
+`
+
+// luaAdmission holds the admission's two halves, shared by the admit and lease scripts. For one scope, whose
+// keys start after KEYS[k] (rpm window, tpm window, inflight, spend, reserved) and arguments after ARGV[a] (rpm,
+// tpm, parallel, budget or "", baseline, spend expiry): judge returns the reason it refuses a request reserving
+// reserve (an empty string when it admits it), its spend and reservations, the window's requests and tokens, and what it
+// would reserve; count counts the admitted request (one in the window, one in flight, its reservation).
+const luaAdmission = `
+local function judge(k, a, reserve, eps)
   local reqs = num(redis.call('GET', KEYS[k + 1]))
   local toks = num(redis.call('GET', KEYS[k + 2]))
   local flight = math.max(0, num(redis.call('GET', KEYS[k + 3])))
   local rpm, tpm, parallel = num(ARGV[a + 1]), num(ARGV[a + 2]), num(ARGV[a + 3])
-  local spend, reserved, exhausted = 0, 0, false
-  res[i] = 0
+  local spend, reserved, exhausted, res = 0, 0, false, 0
   if ARGV[a + 4] ~= '' then
     local budget = num(ARGV[a + 4])
     spend = seed(KEYS[k + 4], ARGV[a + 5], num(ARGV[a + 6]))
     reserved = math.max(0, num(redis.call('GET', KEYS[k + 5])))
-    res[i] = math.max(0, math.min(reserve, budget - spend - reserved))
+    res = math.max(0, math.min(reserve, budget - spend - reserved))
     exhausted = spend + reserved >= budget - eps or (reserved > eps and spend + reserved + reserve > budget + eps)
   end
   local reason = ''
@@ -115,25 +153,17 @@ for i = 1, n do
   elseif tpm > 0 and toks >= tpm then reason = 'tpm'
   elseif parallel > 0 and flight >= parallel then reason = 'parallel'
   elseif exhausted then reason = 'budget' end
-  if reason ~= '' and out[1] == 1 then out = {0, i, reason, fmt(spend), fmt(reserved)} end
-  per[#per + 1] = reqs
-  per[#per + 1] = toks
-  per[#per + 1] = fmt(res[i])
+  return reason, spend, reserved, reqs, toks, res
 end
-if out[1] == 1 then
-  for i = 1, n do
-    local k = (i - 1) * 5
-    if redis.call('INCR', KEYS[k + 1]) == 1 then redis.call('EXPIRE', KEYS[k + 1], windowTTL) end
-    redis.call('INCR', KEYS[k + 3])
-    redis.call('EXPIRE', KEYS[k + 3], holdTTL)
-    if res[i] > 0 then
-      redis.call('INCRBYFLOAT', KEYS[k + 5], fmt(res[i]))
-      redis.call('EXPIRE', KEYS[k + 5], holdTTL)
-    end
+local function count(k, res, windowTTL, holdTTL)
+  if redis.call('INCR', KEYS[k + 1]) == 1 then redis.call('EXPIRE', KEYS[k + 1], windowTTL) end
+  redis.call('INCR', KEYS[k + 3])
+  redis.call('EXPIRE', KEYS[k + 3], holdTTL)
+  if res > 0 then
+    redis.call('INCRBYFLOAT', KEYS[k + 5], fmt(res))
+    redis.call('EXPIRE', KEYS[k + 5], holdTTL)
   end
 end
-for _, v in ipairs(per) do out[#out + 1] = v end
-return out
 `
 
 // settleScript releases a ticket: tokens into the current window, one request out of flight, the reservation
@@ -149,20 +179,8 @@ for i = 1, n do
   if tokens > 0 and redis.call('INCRBY', KEYS[k + 1], tokens) == tokens then
     redis.call('EXPIRE', KEYS[k + 1], windowTTL)
   end
-  if num(redis.call('GET', KEYS[k + 2])) > 1 then
-    redis.call('DECR', KEYS[k + 2])
-  else
-    redis.call('DEL', KEYS[k + 2])
-  end
-  local release = num(ARGV[a + 1])
-  if release > 0 then
-    local left = num(redis.call('GET', KEYS[k + 4])) - release
-    if left < eps then
-      redis.call('DEL', KEYS[k + 4])
-    else
-      redis.call('INCRBYFLOAT', KEYS[k + 4], fmt(-release))
-    end
-  end
+  lower(KEYS[k + 2], 1)
+  unreserve(KEYS[k + 4], num(ARGV[a + 1]), eps)
   if num(cost) > 0 then
     seed(KEYS[k + 3], ARGV[a + 2], num(ARGV[a + 3]))
     redis.call('INCRBYFLOAT', KEYS[k + 3], cost)

@@ -153,16 +153,16 @@ func TestRedisBatching(t *testing.T) {
 	defer g.mu.Unlock()
 	// The first admission, after loading the scripts; then the admissions queued meanwhile, the first
 	// maxPipeline of them together.
-	if len(g.sizes) < 3 || g.sizes[0] != 3 || g.sizes[1] != maxPipeline {
-		t.Fatalf("pipelines of %v commands, want 3 (2 script loads and the first call), then %d", g.sizes,
+	if len(g.sizes) < 3 || g.sizes[0] != 4 || g.sizes[1] != maxPipeline {
+		t.Fatalf("pipelines of %v commands, want 4 (3 script loads and the first call), then %d", g.sizes,
 			maxPipeline)
 	}
 	calls, sent := 2*waiting+1, 0
 	for _, n := range g.sizes {
 		sent += n
 	}
-	if sent != calls+2 {
-		t.Fatalf("%d commands sent, want %d calls and 2 script loads", sent, calls)
+	if sent != calls+3 {
+		t.Fatalf("%d commands sent, want %d calls and 3 script loads", sent, calls)
 	}
 	if p := r.batch.pipelines.Load(); p != int64(len(g.sizes)) {
 		t.Fatalf("batcher counted %d pipelines, the client saw %d", p, len(g.sizes))

@@ -45,13 +45,29 @@ func (s *Store) InsertSpendLogs(ctx context.Context, logs []SpendLog) (int, erro
 			return 0, errors.New("store: spend log without request_id")
 		}
 	}
+	// The batch is first inserted as it is, which is cheapest. A request id the ledger already has (a batch
+	// delivered again after a crash) or one repeated in the batch makes that fail as a whole; the batch is then
+	// inserted again skipping those ids (INSERT ... ON CONFLICT DO NOTHING RETURNING, which costs the database
+	// about twice as much per row).
+	added, err := s.insertSpendLogs(ctx, sorted, false)
+	if errors.Is(err, ErrConflict) {
+		added, err = s.insertSpendLogs(ctx, sorted, true)
+	}
+	return added, err
+}
+
+func (s *Store) insertSpendLogs(ctx context.Context, sorted []SpendLog, careful bool) (int, error) {
 	var added int
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		added = 0
 		keys, teams, users, customers := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
-		for from := 0; from < len(sorted); from += spendInsertChunk {
-			chunk := sorted[from:min(from+spendInsertChunk, len(sorted))]
-			inserted, err := s.insertSpendChunk(ctx, tx, chunk)
+		size, insert := spendInsertChunk, s.insertSpendChunk
+		if s.d.name() == "postgres" {
+			size, insert = len(sorted), s.insertSpendArrays
+		}
+		for from := 0; from < len(sorted); from += size {
+			chunk := sorted[from:min(from+size, len(sorted))]
+			inserted, err := insert(ctx, tx, chunk, careful)
 			if err != nil {
 				return err
 			}
@@ -100,9 +116,9 @@ func (s *Store) InsertSpendLogs(ctx context.Context, logs []SpendLog) (int, erro
 // PostgreSQL's parameter limits): one statement per chunk rather than per row is most of the ledger's write cost.
 const spendInsertChunk = 50
 
-// insertSpendChunk inserts rows in one statement, skipping those whose request id is already in the ledger, and
-// returns the request ids it inserted.
-func (s *Store) insertSpendChunk(ctx context.Context, tx *sql.Tx, rows []SpendLog) (map[string]bool, error) {
+// insertSpendChunk inserts rows in one statement and returns the request ids it inserted. Careful, it skips
+// those already in the ledger; otherwise such a row fails the statement (ErrConflict).
+func (s *Store) insertSpendChunk(ctx context.Context, tx *sql.Tx, rows []SpendLog, careful bool) (map[string]bool, error) {
 	a := &args{d: s.d, vals: make([]any, 0, 23*len(rows))}
 	for _, l := range rows {
 		start, end := l.StartTime, l.EndTime
@@ -117,19 +133,108 @@ func (s *Store) insertSpendChunk(ctx context.Context, tx *sql.Tx, rows []SpendLo
 	if a.err != nil {
 		return nil, a.err
 	}
+	if !careful {
+		var err error
+		if len(rows) == spendInsertChunk {
+			_, err = tx.StmtContext(ctx, s.spendInsertPlain).ExecContext(ctx, a.vals...)
+			err = s.d.mapErr(err)
+		} else {
+			_, err = s.exec(ctx, tx, spendInsertSQL(len(rows), false), a.vals...)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: insert spend logs: %w", err)
+		}
+		return allIDs(rows), nil
+	}
 	var res *sql.Rows
 	var err error
 	if len(rows) == spendInsertChunk {
 		res, err = tx.StmtContext(ctx, s.spendInsert).QueryContext(ctx, a.vals...)
 		err = s.d.mapErr(err)
 	} else {
-		res, err = s.query(ctx, tx, spendInsertSQL(len(rows)), a.vals...)
+		res, err = s.query(ctx, tx, spendInsertSQL(len(rows), true), a.vals...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: insert spend logs: %w", err)
 	}
+	return insertedIDs(res)
+}
+
+// spendArraysSQL inserts spend logs given as one array per column (PostgreSQL); spendArraysOnConflict, added,
+// skips request ids the ledger already has and returns the ids it inserted. JSON columns travel as text and are
+// cast here.
+const spendArraysSQL = "INSERT INTO spend_logs (" + spendCols + ") SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, " +
+	"c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22::jsonb, c23::jsonb FROM unnest(" +
+	"?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], " +
+	"?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::float8[], ?::timestamptz[], ?::timestamptz[], " +
+	"?::bigint[], ?::text[], ?::bool[], ?::text[], ?::text[]) AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, " +
+	"c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23)"
+
+const spendOnConflict = " ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
+
+// insertSpendArrays is insertSpendChunk for PostgreSQL: one statement for the whole batch, with 23 array
+// parameters rather than 23 per row. The server then parses, plans and binds one small statement per batch: with
+// a parameter list per row, that was about half its CPU per row recorded.
+func (s *Store) insertSpendArrays(ctx context.Context, tx *sql.Tx, rows []SpendLog, careful bool) (map[string]bool, error) {
+	n := len(rows)
+	var (
+		text           = make([][]string, 11)
+		ints           = make([][]int64, 5)
+		spend          = make([]float64, n)
+		start, end     = make([]time.Time, n), make([]time.Time, n)
+		status         = make([]string, n)
+		hit            = make([]bool, n)
+		metadata, tags = make([]string, n), make([]string, n)
+	)
+	for i := range text {
+		text[i] = make([]string, n)
+	}
+	for i := range ints {
+		ints[i] = make([]int64, n)
+	}
+	for i, l := range rows {
+		for c, v := range [...]string{l.RequestID, l.APIKey, l.KeyAlias, l.TeamID, l.UserID, l.EndUser, l.ModelGroup,
+			l.Model, l.DeploymentID, l.Provider, l.CallType} {
+			text[c][i] = v
+		}
+		for c, v := range [...]int64{l.PromptTokens, l.CompletionTokens, l.TotalTokens, l.CachedTokens, l.LatencyMS} {
+			ints[c][i] = v
+		}
+		spend[i], status[i], hit[i] = l.Spend, l.Status, l.CacheHit
+		start[i], end[i] = l.StartTime, l.EndTime
+		if end[i].IsZero() {
+			end[i] = start[i]
+		}
+		start[i], end[i] = start[i].UTC().Truncate(time.Microsecond), end[i].UTC().Truncate(time.Microsecond)
+		m, err := jsonArg(l.Metadata, "{}")
+		if err != nil {
+			return nil, err
+		}
+		g, err := jsonArg(l.RequestTags, "[]")
+		if err != nil {
+			return nil, err
+		}
+		metadata[i], tags[i] = m.(string), g.(string)
+	}
+	args := []any{text[0], text[1], text[2], text[3], text[4], text[5], text[6], text[7], text[8], text[9], text[10],
+		ints[0], ints[1], ints[2], ints[3], spend, start, end, ints[4], status, hit, metadata, tags}
+	if !careful {
+		if _, err := s.exec(ctx, tx, spendArraysSQL, args...); err != nil {
+			return nil, fmt.Errorf("store: insert spend logs: %w", err)
+		}
+		return allIDs(rows), nil
+	}
+	res, err := s.query(ctx, tx, spendArraysSQL+spendOnConflict, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: insert spend logs: %w", err)
+	}
+	return insertedIDs(res)
+}
+
+// insertedIDs reads the request ids an INSERT ... RETURNING request_id inserted, and closes res.
+func insertedIDs(res *sql.Rows) (map[string]bool, error) {
 	defer res.Close()
-	inserted := make(map[string]bool, len(rows))
+	inserted := make(map[string]bool)
 	for res.Next() {
 		var id string
 		if err := res.Scan(&id); err != nil {
@@ -143,9 +248,18 @@ func (s *Store) insertSpendChunk(ctx context.Context, tx *sql.Tx, rows []SpendLo
 	return inserted, nil
 }
 
-// spendInsertSQL is the INSERT of n spend logs, skipping request ids the ledger already has and returning the
-// ids it inserted.
-func spendInsertSQL(n int) string {
+// allIDs is the set of the rows' request ids.
+func allIDs(rows []SpendLog) map[string]bool {
+	ids := make(map[string]bool, len(rows))
+	for _, l := range rows {
+		ids[l.RequestID] = true
+	}
+	return ids
+}
+
+// spendInsertSQL is the INSERT of n spend logs; careful, it skips request ids the ledger already has and returns
+// the ids it inserted.
+func spendInsertSQL(n int, careful bool) string {
 	var q strings.Builder
 	q.WriteString("INSERT INTO spend_logs (" + spendCols + ") VALUES ")
 	one := "(" + placeholders(23) + ")"
@@ -155,7 +269,9 @@ func spendInsertSQL(n int) string {
 		}
 		q.WriteString(one)
 	}
-	q.WriteString(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
+	if careful {
+		q.WriteString(spendOnConflict)
+	}
 	return q.String()
 }
 
@@ -186,10 +302,10 @@ func (s *Store) spendWhere(f SpendFilter) *where {
 		w.add("api_key = ?", f.APIKey)
 	}
 	if f.UserID != "" {
-		w.add("user_id = ?", f.UserID)
+		w.add("user_id = ? AND user_id <> ''", f.UserID) // the second term lets the partial index serve it
 	}
 	if f.TeamID != "" {
-		w.add("team_id = ?", f.TeamID)
+		w.add("team_id = ? AND team_id <> ''", f.TeamID) // the second term lets the partial index serve it
 	}
 	if f.Model != "" {
 		w.add("(model_group = ? OR model = ?)", f.Model, f.Model)

@@ -53,9 +53,9 @@ type Store struct {
 	log *slog.Logger
 	now func() time.Time
 
-	// spendInsert is the prepared INSERT of a full chunk of spend logs (spendInsertChunk rows), made at Open:
+	// spendInsert is the prepared INSERT of a full chunk of spend logs (spendInsertChunk rows) on SQLite, made at Open:
 	// parsing the 1,150-parameter statement for every chunk was 15% of the SQLite ledger's write cost.
-	spendInsert *sql.Stmt
+	spendInsert, spendInsertPlain *sql.Stmt // careful (ON CONFLICT DO NOTHING RETURNING) and plain
 }
 
 // Open connects to the database named by rawURL, applies pending schema
@@ -103,10 +103,15 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*Store, error) 
 		return nil, err
 	}
 	// Prepared here, outside any transaction: SQLite's writer has one connection, which a transaction holds.
-	// database/sql prepares it again on other connections (PostgreSQL's pool, a reconnection) by itself.
-	if s.spendInsert, err = s.w.PrepareContext(ctx, s.d.rebind(spendInsertSQL(spendInsertChunk))); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("store: prepare the spend log insert: %w", s.d.mapErr(err))
+	// (PostgreSQL takes a batch as arrays, in one small statement: insertSpendArrays.)
+	if s.d.name() == "sqlite" {
+		if s.spendInsert, err = s.w.PrepareContext(ctx, spendInsertSQL(spendInsertChunk, true)); err == nil {
+			s.spendInsertPlain, err = s.w.PrepareContext(ctx, spendInsertSQL(spendInsertChunk, false))
+		}
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: prepare the spend log insert: %w", s.d.mapErr(err))
+		}
 	}
 	return s, nil
 }
@@ -151,8 +156,10 @@ func (s *Store) openSQLite(path string) error {
 // Close releases the database connections.
 func (s *Store) Close() error {
 	var err error
-	if s.spendInsert != nil {
-		err = s.spendInsert.Close()
+	for _, st := range []*sql.Stmt{s.spendInsert, s.spendInsertPlain} {
+		if st != nil {
+			err = errors.Join(err, st.Close())
+		}
 	}
 	if s.r != nil && s.r != s.w {
 		err = errors.Join(err, s.r.Close())

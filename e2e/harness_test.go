@@ -69,7 +69,7 @@ func startGateway(t *testing.T, cfg string) *env {
 }
 
 // startGatewayIn runs a gateway for cfg keeping its state (SQLite database, ledger outbox) in dataDir.
-func startGatewayIn(t *testing.T, cfg, dataDir string) *env {
+func startGatewayIn(t *testing.T, cfg, dataDir string, tune ...func(*gateway.Options)) *env {
 	t.Helper()
 	e := &env{t: t}
 	loaded, err := config.Parse([]byte(cfg), config.Options{Environ: []string{},
@@ -81,8 +81,12 @@ func startGatewayIn(t *testing.T, cfg, dataDir string) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	gw, err := gateway.New(context.Background(), gateway.Options{Config: loaded.Config, Logger: log,
-		Version: "test", Observers: []accesslog.Observer{e.observe}, ReadTimeout: readTimeout, DataDir: dataDir})
+	opts := gateway.Options{Config: loaded.Config, Logger: log,
+		Version: "test", Observers: []accesslog.Observer{e.observe}, ReadTimeout: readTimeout, DataDir: dataDir}
+	for _, f := range tune {
+		f(&opts)
+	}
+	gw, err := gateway.New(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}

@@ -2,16 +2,20 @@ package e2e
 
 import (
 	"fmt"
-	"github.com/switchyard/gateway/internal/faultproxy"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard/gateway/core/gateway"
+	"github.com/switchyard/gateway/internal/fakeupstream"
+	"github.com/switchyard/gateway/internal/faultproxy"
 )
 
 // needRedis skips a test when Redis is not on 127.0.0.1:6379, except under CI=true, where it must be.
@@ -34,9 +38,18 @@ func twoGateways(t *testing.T, cfg string) (*env, *env) {
 	needRedis(t)
 	prefix := fmt.Sprintf("switchyard-test:%s:%d:", t.Name(), rand.Int64())
 	cfg += "\n  redis_host: 127.0.0.1\n  redis_port: 6379\n  redis_key_prefix: \"" + prefix + "\"\n"
-	a := start(t, cfg)
-	b := startGateway(t, strings.NewReplacer("{{FAKE}}", a.fakeURL, "{{KEY}}", upstreamKey).Replace(cfg))
-	b.fake, b.fakeURL = a.fake, a.fakeURL
+	// Both share Redis however slowly it answers on a loaded machine (the race detector, every package's tests
+	// at once): past the router's default 50 ms a call is served locally, and a test of shared state would see
+	// each gateway's own.
+	slowRedis := func(o *gateway.Options) { o.RouterRedisTimeout = 5 * time.Second }
+	fake := fakeupstream.New(fakeupstream.Options{Key: upstreamKey})
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	cfg = strings.NewReplacer("{{FAKE}}", srv.URL, "{{KEY}}", upstreamKey).Replace(cfg)
+	a := startGatewayIn(t, cfg, t.TempDir(), slowRedis)
+	b := startGatewayIn(t, cfg, t.TempDir(), slowRedis)
+	a.fake, a.fakeURL = fake, srv.URL
+	b.fake, b.fakeURL = fake, srv.URL
 	return a, b
 }
 

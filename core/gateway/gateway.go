@@ -66,6 +66,10 @@ type Options struct {
 	// DataDir is where the gateway keeps state: the SQLite database (unless database_url names another) and
 	// the spend ledger's outbox. Empty, with no database_url, runs without virtual keys and ledger.
 	DataDir string
+	// RouterRedisTimeout bounds each call the router makes to its shared Redis while serving a request (0:
+	// router.DefaultRedisTimeout); past it the call is served from local state. Raise it where Redis answers
+	// slowly but must stay authoritative (tests on a loaded machine).
+	RouterRedisTimeout time.Duration
 }
 
 // DefaultNumRetries is the number of retries when the configuration gives none.
@@ -102,6 +106,8 @@ type Gateway struct {
 	extra map[string]sdk.ModuleInfo
 	// closers release what the gateway opened besides plugins (the router's Redis connections).
 	closers []func() error
+	// routerRedisTimeout is Options.RouterRedisTimeout.
+	routerRedisTimeout time.Duration
 	// Warnings are problems that do not stop the gateway, each to be logged once.
 	Warnings []string
 }
@@ -115,7 +121,8 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		o.Logger = slog.Default()
 	}
 	cfg := o.Config
-	g := &Gateway{cfg: cfg, log: o.Logger, modules: map[string]sdk.Module{}, extra: map[string]sdk.ModuleInfo{}}
+	g := &Gateway{cfg: cfg, log: o.Logger, modules: map[string]sdk.Module{}, extra: map[string]sdk.ModuleInfo{},
+		routerRedisTimeout: o.RouterRedisTimeout}
 	for _, m := range o.Modules {
 		g.extra[m.ID] = m
 	}
@@ -936,7 +943,7 @@ func (g *Gateway) healthFunc() func(ctx context.Context) any {
 // redis).
 func (g *Gateway) redisOptions() (router.RedisOptions, bool) {
 	rs, cp := g.cfg.RouterSettings, g.cfg.LiteLLMSettings.CacheParams
-	o := router.RedisOptions{KeyPrefix: rs.RedisKeyPrefix}
+	o := router.RedisOptions{KeyPrefix: rs.RedisKeyPrefix, Timeout: g.routerRedisTimeout}
 	switch {
 	case rs.RedisURL != "" || rs.RedisHost != "":
 		o.URL, o.Password = rs.RedisURL, rs.RedisPassword

@@ -10,12 +10,24 @@ import (
 	"time"
 )
 
-// BenchmarkInsertSpendLogs is the spend ledger's write into the store: batches of 500 rows like the gateway's
-// (one key, one model, request ids that grow with time as the gateway's call ids do), into SQLite and
-// PostgreSQL. One op is one row.
+// BenchmarkInsertSpendLogs is the spend ledger's write into the store: batches of 500 rows, the most the ledger
+// sends at once, and of 7 and 37, as it sends while keeping up with load (one key, one model, request ids that
+// grow with time as the gateway's call ids do), into SQLite and PostgreSQL. One op is one row.
 func BenchmarkInsertSpendLogs(b *testing.B) {
 	for _, backend := range []string{"sqlite", "postgres"} {
-		b.Run(backend, func(b *testing.B) {
+		for _, batch := range []int{500, 37, 7} {
+			name := backend
+			if batch != 500 {
+				name = fmt.Sprintf("%s/batch%d", backend, batch)
+			}
+			b.Run(name, func(b *testing.B) { benchInsertSpendLogs(b, backend, batch) })
+		}
+	}
+}
+
+func benchInsertSpendLogs(b *testing.B, backend string, batch int) {
+	{
+		{
 			var url string
 			if backend == "sqlite" {
 				url = "sqlite://" + filepath.Join(b.TempDir(), "state.db")
@@ -27,7 +39,6 @@ func BenchmarkInsertSpendLogs(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			const batch = 500
 			rows := make([]SpendLog, batch)
 			now := time.Now()
 			seq := now.UnixNano()
@@ -48,6 +59,6 @@ func BenchmarkInsertSpendLogs(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-		})
+		}
 	}
 }

@@ -282,19 +282,34 @@ func (b *translated) exchange(ctx context.Context, hreq *sdk.HTTPRequest) (*sdk.
 
 func (b *translated) readAll(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
-	var buf bytes.Buffer
-	if resp.ContentLength > 0 && resp.ContentLength <= b.c.maxResponse {
-		buf.Grow(int(resp.ContentLength))
+	if n := resp.ContentLength; n >= 0 && n <= b.c.maxResponse {
+		// The length is known: read into a slice of exactly that size. (bytes.Buffer.ReadFrom, given that much
+		// room, asks for more once it is full, to look for the end, and so allocated every answer twice over.)
+		body := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, body); err != nil {
+			return nil, readError(err, b.t.Provider)
+		}
+		return body, nil
 	}
+	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(resp.Body, b.c.maxResponse+1))
 	if err != nil {
-		return nil, attribute(sdk.AsError(err), b.t.Provider)
+		return nil, readError(err, b.t.Provider)
 	}
 	if n > b.c.maxResponse {
 		return nil, &sdk.Error{Kind: sdk.KindAPIConnection, Provider: b.t.Provider,
 			Message: fmt.Sprintf("the upstream answer is larger than %d bytes", b.c.maxResponse)}
 	}
 	return buf.Bytes(), nil
+}
+
+// readError is the error of reading an answer's body: one that ends early (before its Content-Length, inside a
+// chunk) is a broken connection, which a retry or a fallback may get past, not the gateway's own failure.
+func readError(err error, provider string) *sdk.Error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return attribute(sdk.Errorf(sdk.KindAPIConnection, "the upstream answer broke off: %w", err), provider)
+	}
+	return attribute(sdk.AsError(err), provider)
 }
 
 func (b *translated) upstreamError(resp *sdk.HTTPResponse) *sdk.Error {

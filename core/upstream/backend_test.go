@@ -473,6 +473,28 @@ func TestResponseSizeCap(t *testing.T) {
 	}
 }
 
+// TestTranslatedShortAnswer: an answer that ends before its Content-Length is a connection error, never the part
+// that came.
+func TestTranslatedShortAnswer(t *testing.T) {
+	t.Parallel()
+	target, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		conn, bw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = bw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"text\":")
+		_ = bw.Flush()
+	})
+	b := newBackend(t, chatTranslator{}, target, Options{})
+	_, err := b.Chat(context.Background(), chatReq("m", false))
+	e := asError(t, err)
+	if e.Kind != sdk.KindAPIConnection || e.Provider != "testprov" {
+		t.Fatalf("error = %#v", e)
+	}
+}
+
 func TestTranslatedStream(t *testing.T) {
 	t.Parallel()
 	target, up := serve(t, answer(200, "text/event-stream", sse(

@@ -8,6 +8,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 const spendCols = "request_id, api_key, key_alias, team_id, user_id, end_user, model_group, model, deployment_id, " +
@@ -57,12 +60,29 @@ func (s *Store) InsertSpendLogs(ctx context.Context, logs []SpendLog) (int, erro
 }
 
 func (s *Store) insertSpendLogs(ctx context.Context, sorted []SpendLog, careful bool) (int, error) {
+	// PostgreSQL takes a plain batch by COPY, on the connection of the transaction, which database/sql leaves
+	// to be asked for by pinning one.
+	var conn *sql.Conn
+	if s.d.name() == "postgres" && !careful {
+		c, err := s.w.Conn(ctx)
+		if err != nil {
+			return 0, s.d.mapErr(err)
+		}
+		defer c.Close()
+		conn = c
+	}
 	var added int
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txOn(ctx, conn, func(tx *sql.Tx) error {
 		added = 0
 		keys, teams, users, customers := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
 		size, insert := spendInsertChunk, s.insertSpendChunk
-		if s.d.name() == "postgres" {
+		switch {
+		case conn != nil:
+			size = len(sorted)
+			insert = func(ctx context.Context, _ *sql.Tx, rows []SpendLog, _ bool) (map[string]bool, error) {
+				return s.copySpendLogs(ctx, conn, rows)
+			}
+		case s.d.name() == "postgres":
 			size, insert = len(sorted), s.insertSpendArrays
 		}
 		for from := 0; from < len(sorted); from += size {
@@ -229,6 +249,47 @@ func (s *Store) insertSpendArrays(ctx context.Context, tx *sql.Tx, rows []SpendL
 		return nil, fmt.Errorf("store: insert spend logs: %w", err)
 	}
 	return insertedIDs(res)
+}
+
+// spendColumns are spendCols, one by one.
+var spendColumns = strings.Split(strings.ReplaceAll(spendCols, " ", ""), ",")
+
+// copySpendLogs inserts rows with COPY (PostgreSQL), on conn, inside the transaction open on it. A request id
+// already stored fails it as a whole, as a plain INSERT would (ErrConflict).
+func (s *Store) copySpendLogs(ctx context.Context, conn *sql.Conn, rows []SpendLog) (map[string]bool, error) {
+	vals := make([]any, 0, len(spendColumns)*len(rows))
+	for _, l := range rows {
+		end := l.EndTime
+		if end.IsZero() {
+			end = l.StartTime
+		}
+		m, err := jsonArg(l.Metadata, "{}")
+		if err != nil {
+			return nil, err
+		}
+		g, err := jsonArg(l.RequestTags, "[]")
+		if err != nil {
+			return nil, err
+		}
+		vals = append(vals, l.RequestID, l.APIKey, l.KeyAlias, l.TeamID, l.UserID, l.EndUser, l.ModelGroup, l.Model,
+			l.DeploymentID, l.Provider, l.CallType, l.PromptTokens, l.CompletionTokens, l.TotalTokens, l.CachedTokens,
+			l.Spend, s.d.timeArg(l.StartTime), s.d.timeArg(end), l.LatencyMS, l.Status, l.CacheHit,
+			[]byte(m.(string)), []byte(g.(string)))
+	}
+	n := len(spendColumns)
+	err := conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("store: copy spend logs: a %T is not a pgx connection", dc)
+		}
+		_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{"spend_logs"}, spendColumns,
+			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) { return vals[i*n : (i+1)*n], nil }))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: insert spend logs: %w", s.d.mapErr(err))
+	}
+	return allIDs(rows), nil
 }
 
 // insertedIDs reads the request ids an INSERT ... RETURNING request_id inserted, and closes res.

@@ -18,7 +18,7 @@ func BenchmarkInsertSpendLogs(b *testing.B) {
 		for _, batch := range []int{500, 37, 7} {
 			name := backend
 			if batch != 500 {
-				name = fmt.Sprintf("%s/batch%d", backend, batch)
+				name = fmt.Sprintf("%s_batch%d", backend, batch)
 			}
 			b.Run(name, func(b *testing.B) { benchInsertSpendLogs(b, backend, batch) })
 		}

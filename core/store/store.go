@@ -201,8 +201,17 @@ func (s *Store) queryRow(ctx context.Context, q sqlQueryer, query string, args .
 }
 
 // tx runs fn in a write transaction, committing when fn returns nil.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error { return s.txOn(ctx, nil, fn) }
+
+// txOn is tx on conn (nil: any connection of the pool).
+func (s *Store) txOn(ctx context.Context, conn *sql.Conn, fn func(*sql.Tx) error) error {
+	var tx *sql.Tx
+	var err error
+	if conn != nil {
+		tx, err = conn.BeginTx(ctx, nil)
+	} else {
+		tx, err = s.w.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return s.d.mapErr(err)
 	}

@@ -94,9 +94,7 @@ func (s *Stage) Before(ctx context.Context, c *pipeline.Call) error {
 	}
 	c.Set(ticketKey{}, t)
 	c.Set(admittedKey{}, true)
-	for k, v := range rateHeaders(t.Remaining, now) {
-		c.SetHeader(k, v)
-	}
+	rateHeaders(t.Remaining, now, c.SetHeader)
 	return nil
 }
 
@@ -161,7 +159,8 @@ func denyModel(who, model string) error {
 
 // denial turns a refusal into the client's error: 429, naming the limit and whose it is.
 func denial(d *quota.Denial, now time.Time) error {
-	h := rateHeaders(d.Remaining, now)
+	h := map[string]string{}
+	rateHeaders(d.Remaining, now, func(k, v string) { h[k] = v })
 	if d.Reason == quota.ReasonBudget {
 		max := 0.0
 		if d.Scope.Budget != nil {
@@ -191,28 +190,26 @@ func denial(d *quota.Denial, now time.Time) error {
 
 func usd(v float64) string { return "$" + strconv.FormatFloat(v, 'f', 6, 64) }
 
-// rateHeaders are the x-ratelimit-* headers of the tightest limits.
-func rateHeaders(r quota.Remaining, now time.Time) map[string]string {
-	h := map[string]string{}
+// rateHeaders sets the x-ratelimit-* headers of the tightest limits, in a fixed order.
+func rateHeaders(r quota.Remaining, now time.Time, set func(name, value string)) {
 	reset := ""
-	if !r.Reset.IsZero() {
+	if !r.Reset.IsZero() && (r.LimitRequests > 0 || r.LimitTokens > 0) {
 		reset = strconv.Itoa(int(max(r.Reset.Sub(now), 0).Round(time.Second)/time.Second)) + "s"
 	}
 	if r.LimitRequests > 0 {
-		h["x-ratelimit-limit-requests"] = strconv.FormatInt(r.LimitRequests, 10)
-		h["x-ratelimit-remaining-requests"] = strconv.FormatInt(max(r.RemainingRequests, 0), 10)
+		set("x-ratelimit-limit-requests", strconv.FormatInt(r.LimitRequests, 10))
+		set("x-ratelimit-remaining-requests", strconv.FormatInt(max(r.RemainingRequests, 0), 10))
 		if reset != "" {
-			h["x-ratelimit-reset-requests"] = reset
+			set("x-ratelimit-reset-requests", reset)
 		}
 	}
 	if r.LimitTokens > 0 {
-		h["x-ratelimit-limit-tokens"] = strconv.FormatInt(r.LimitTokens, 10)
-		h["x-ratelimit-remaining-tokens"] = strconv.FormatInt(max(r.RemainingTokens, 0), 10)
+		set("x-ratelimit-limit-tokens", strconv.FormatInt(r.LimitTokens, 10))
+		set("x-ratelimit-remaining-tokens", strconv.FormatInt(max(r.RemainingTokens, 0), 10))
 		if reset != "" {
-			h["x-ratelimit-reset-tokens"] = reset
+			set("x-ratelimit-reset-tokens", reset)
 		}
 	}
-	return h
 }
 
 // estimateUsage is the usage of a stream cut short: its prompt's tokens and one token per chunk.

@@ -14,33 +14,78 @@ const maxGroup = 4096
 // 13,000 requests/s); with it, at most 500 a second. A Flush does not wait.
 const commitInterval = 2 * time.Millisecond
 
-// appendLoop makes queued records durable, one group commit (one write and
-// one fsync) for everything queued at the time, until the queue is closed.
+// syncInterval is the least time between two fsyncs of the outbox while records keep coming. A group commit
+// writes its records to the segment (write(2)) at once, so a killed process loses no more than it did: what was
+// written is in the kernel's cache and is read back at the next Open. The fsync, which makes records survive
+// the machine stopping, is shared by the group commits of an interval: each cost about 70 µs of CPU on the
+// benchmark machine, 3% of a governed gateway's CPU at 500 a second. Records become durable (delivered,
+// counted by Flush) at the fsync. A group after a quiet interval, or holding a Flush marker, syncs at once, so
+// a lightly loaded gateway syncs every record as soon as it is written.
+const syncInterval = 20 * time.Millisecond
+
+// appendLoop commits queued records: one write for everything queued at the time (a group commit), and one
+// fsync for the groups written within syncInterval, until the queue is closed.
 func (l *Ledger) appendLoop() {
 	defer close(l.appenderDone)
 	group := make([]entry, 0, 64)
 	wait := time.NewTimer(time.Hour)
 	wait.Stop()
-	var last time.Time
-	for e := range l.in {
+	due := time.NewTimer(time.Hour)
+	due.Stop()
+	var lastWrite, lastSync time.Time
+	sync := func() {
+		l.sync()
+		lastSync = time.Now()
+	}
+	for {
+		var e entry
+		var ok bool
+		if len(l.unsynced) == 0 {
+			e, ok = <-l.in
+		} else {
+			due.Reset(time.Until(lastSync.Add(syncInterval)))
+			select {
+			case e, ok = <-l.in:
+				due.Stop()
+			case <-due.C:
+				sync()
+				continue
+			}
+		}
+		if !ok {
+			if len(l.unsynced) > 0 {
+				sync()
+			}
+			return
+		}
 		group = append(group[:0], e)
 		group = l.collect(group)
-		if d := commitInterval - time.Since(last); d > 0 {
+		if d := commitInterval - time.Since(lastWrite); d > 0 {
 			group = l.collectFor(group, wait, d)
 		}
-		l.commit(group)
-		last = time.Now()
+		written := l.write(group)
+		lastWrite = time.Now()
+		if !written || hasFlush(group) || time.Since(lastSync) >= syncInterval {
+			sync()
+		}
 		clear(group)
 	}
+}
+
+func hasFlush(group []entry) bool {
+	for _, e := range group {
+		if e.flush != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // collectFor adds to group what arrives within d, returning early for a Flush marker (a Flush does not wait), a
 // full group or a closed queue.
 func (l *Ledger) collectFor(group []entry, wait *time.Timer, d time.Duration) []entry {
-	for _, e := range group {
-		if e.flush != nil {
-			return group
-		}
+	if hasFlush(group) {
+		return group
 	}
 	wait.Reset(d)
 	defer wait.Stop()
@@ -80,35 +125,53 @@ func (l *Ledger) gather(group []entry, done <-chan time.Time) []entry {
 	return group
 }
 
-// commit encodes the group's records, appends them, makes them durable,
-// publishes them to the deliverer and answers the group's Flush markers.
-func (l *Ledger) commit(group []entry) {
-	buf, n := l.buf[:0], 0
+// write encodes the group's records after those written since the last sync and writes them to the active
+// segment. False: the write failed, and the next sync writes them again.
+func (l *Ledger) write(group []entry) bool {
 	for i := range group {
 		if e := &group[i]; e.flush == nil {
-			buf = appendFrame(buf, &e.rec)
-			n++
+			l.buf = appendFrame(l.buf, &e.rec)
+			l.unsyncedN++
 		}
 	}
-	if cap(buf) <= 1<<22 {
-		l.buf = buf
-	} else {
-		l.buf = nil
+	l.unsynced = append(l.unsynced, group...)
+	if l.written == len(l.buf) {
+		return true
 	}
+	if _, err := l.active.WriteAt(l.buf[l.written:], l.activeSize+int64(l.written)); err != nil {
+		return false
+	}
+	l.written = len(l.buf)
+	l.writes.Add(1)
+	return true
+}
+
+// sync makes the records written since the last sync durable, publishes them to the deliverer and answers
+// their Flush markers.
+func (l *Ledger) sync() {
 	var failed error
-	if n > 0 {
-		if l.writeDurably(buf, n) {
-			l.publish(group, uint64(n), int64(len(buf)))
+	if n := l.unsyncedN; n > 0 {
+		if l.syncDurably(n) {
+			l.publish(l.unsynced, uint64(n), int64(len(l.buf)))
 		} else {
 			failed = fmt.Errorf("%w: the outbox could not be written", ErrClosed)
-			for _, e := range group {
+			for _, e := range l.unsynced {
 				if e.flush == nil {
 					l.drop(e.rec.RequestID, "spend record lost: the outbox could not be written before Close gave up", nil)
 				}
 			}
 		}
 	}
-	l.answerFlushes(group, failed)
+	l.answerFlushes(l.unsynced, failed)
+	clear(l.unsynced)
+	if cap(l.unsynced) > 1<<14 {
+		l.unsynced = nil
+	}
+	l.unsynced, l.unsyncedN, l.written = l.unsynced[:0], 0, 0
+	if cap(l.buf) > 1<<22 {
+		l.buf = nil
+	}
+	l.buf = l.buf[:0]
 }
 
 // answerFlushes tells each Flush marker the index of the last record queued
@@ -125,13 +188,21 @@ func (l *Ledger) answerFlushes(group []entry, failed error) {
 	}
 }
 
-// writeDurably appends buf to the active segment and syncs it, retrying with
-// backoff while the disk fails; it gives up (false) only once Close's
-// context has ended.
-func (l *Ledger) writeDurably(buf []byte, records int) bool {
+// syncDurably syncs what write wrote since the last sync (writing it again after a failure), retrying with
+// backoff while the disk fails; it gives up (false) only once Close's context has ended.
+func (l *Ledger) syncDurably(records int) bool {
 	for attempt := 0; ; attempt++ {
-		err := l.writeActive(buf)
+		var err error
+		if attempt == 0 && l.written == len(l.buf) {
+			if err = l.active.Sync(); err != nil {
+				_ = l.active.Truncate(l.activeSize)
+				err = fmt.Errorf("sync segment: %w", err)
+			}
+		} else {
+			err = l.writeActive(l.buf)
+		}
 		if err == nil {
+			l.syncs.Add(1)
 			if attempt > 0 {
 				l.log.Info("ledger: outbox writable again", "attempts", attempt+1)
 			}

@@ -129,8 +129,11 @@ type Ledger struct {
 	// Owned by the appender goroutine.
 	active     *os.File
 	activeSize int64
-	next       uint64 // index of the next record to append
-	buf        []byte
+	next       uint64  // index of the next record to append
+	buf        []byte  // frames written since the last sync (or to be written, after a failed write)
+	written    int     // of buf, what is in the segment file
+	unsynced   []entry // entries of buf's records and Flush markers, in order
+	unsyncedN  int     // records among unsynced
 
 	// st guards the state shared by the appender and the deliverer.
 	st          sync.Mutex
@@ -148,6 +151,8 @@ type Ledger struct {
 	// Records the deliverer took from memory and decoded from the segment
 	// files, since Open (for tests).
 	fromMemory, fromFiles atomic.Int64
+	// Group commits written and fsyncs of the outbox, since Open (for tests).
+	writes, syncs atomic.Int64
 
 	closeOnce     sync.Once
 	draining      chan struct{} // closed when nothing more will be appended

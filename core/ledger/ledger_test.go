@@ -136,6 +136,43 @@ func TestFlushDoesNotWaitForFlushInterval(t *testing.T) {
 	sameIDs(t, sink.ids(), wantIDs(0, 4))
 }
 
+// TestGroupsShareAnFsync: records arriving without a pause are written in group commits and synced at most once
+// per syncInterval; a record after a quiet spell is synced, and so delivered, without waiting for one.
+func TestGroupsShareAnFsync(t *testing.T) {
+	t.Parallel()
+	sink := newSink(t)
+	opts := testOpts(t, t.TempDir())
+	opts.FlushInterval = time.Millisecond
+	l := mustOpen(t, opts, sink)
+	start := time.Now()
+	n := 0
+	for time.Since(start) < 300*time.Millisecond {
+		l.Record(rec(n))
+		n++
+		time.Sleep(100 * time.Microsecond)
+	}
+	elapsed := time.Since(start)
+	waitFor(t, "every record to be delivered", func() bool { return len(sink.ids()) == n })
+	writes, syncs := l.writes.Load(), l.syncs.Load()
+	// The last sync may come up to syncInterval after the last record.
+	if most := int64((elapsed+syncInterval)/syncInterval) + 1; syncs > most {
+		t.Fatalf("%d records over %v took %d fsyncs, want at most %d", n, elapsed, syncs, most)
+	}
+	if writes <= syncs {
+		t.Fatalf("%d group commits for %d fsyncs: groups were not written between syncs", writes, syncs)
+	}
+	sameIDs(t, sink.ids(), wantIDs(0, n))
+
+	time.Sleep(2 * syncInterval)
+	before := l.syncs.Load()
+	l.Record(rec(n))
+	waitFor(t, "the lone record to be delivered", func() bool { return len(sink.ids()) == n+1 })
+	if got := l.syncs.Load(); got != before+1 {
+		t.Fatalf("the lone record took %d fsyncs, want 1", got-before)
+	}
+	closeOK(t, l)
+}
+
 func TestSinkOutageIsRetriedWithBackoffAndLosesNothing(t *testing.T) {
 	t.Parallel()
 	sink := newSink(t)

@@ -11,11 +11,13 @@
 //
 // Record takes a snapshot of the record (a copy, checked and normalised as
 // the sink will receive it) and hands it to a bounded queue (it blocks only
-// when the queue is full). One appender goroutine takes everything queued,
-// encodes it, appends it to the active segment and fsyncs once for the whole
-// group (group commit); the records are then durable, and the appender also
-// hands the group's records, in index order, to the deliverer through an
-// in-memory queue. One deliverer goroutine takes durable records in order
+// when the queue is full). One appender goroutine takes everything queued
+// (at most every 2 ms while records keep coming), encodes it and appends it
+// to the active segment (group commit), and fsyncs once for the groups
+// written within 20 ms (at once after a quiet spell, or for a Flush); the
+// records are then durable, and the appender also hands them, in index
+// order, to the deliverer through an in-memory queue. A killed process
+// loses no written group: the kernel keeps it and the next Open reads it. One deliverer goroutine takes durable records in order
 // and calls Sink.InsertSpendLogs with up to BatchSize of them (a partial
 // batch waits at most FlushInterval, less when Flush or Close is waiting);
 // on failure it retries the same batch with exponential backoff between

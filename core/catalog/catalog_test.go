@@ -433,6 +433,11 @@ func TestLookupMatchesNaiveScan(t *testing.T) {
 }
 
 func TestLookupAllocations(t *testing.T) {
+	if raceDetector {
+		// Under the race detector sync.Pool drops items at random, so regexp (matching a bare name's provider)
+		// sometimes makes its matcher anew. make test-go runs this test again without it.
+		t.Skip("allocation counts are measured without the race detector")
+	}
 	c := mustDefault(t)
 	for _, pm := range [][2]string{{"openai", "gpt-4o"}, {"anthropic", "claude-sonnet-4-20250514"},
 		{"bedrock", "us.anthropic.claude-3-5-sonnet-20241022-v2:0"}, {"deepseek", "deepseek-chat"},

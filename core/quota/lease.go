@@ -313,6 +313,14 @@ type leaseItem struct {
 	p  leasePrep
 }
 
+// item prepares the lease for a round trip without a request (l.mu held): what has settled, and with all
+// everything unused, goes back.
+func (l *lease) item(minute int64, all bool, nano int64) leaseItem {
+	it := leaseItem{l: l, sc: l.scope}
+	l.prepare(&it.p, minute, all, false, 0, nano)
+	return it
+}
+
 // leaseGrant is one scope's part of a reply.
 type leaseGrant struct {
 	reqs, toks  int64
@@ -672,10 +680,7 @@ func (x *Leased) giveBack(ls []*lease, all bool) error {
 	for _, l := range ls {
 		l.mu.Lock()
 		if l.ready {
-			var it leaseItem
-			it.l, it.sc = l, l.scope
-			l.prepare(&it.p, minute, all, false, 0, nano)
-			items = append(items, it)
+			items = append(items, l.item(minute, all, nano))
 		}
 		l.mu.Unlock()
 	}
@@ -765,10 +770,7 @@ func (x *Leased) flush() {
 				idle = append(idle, l)
 				return true
 			}
-			var it leaseItem
-			it.l, it.sc = l, l.scope
-			l.prepare(&it.p, minute, true, false, 0, nano)
-			items = append(items, it)
+			items = append(items, l.item(minute, true, nano))
 			return true
 		}
 		pending := l.pCost > 0 || (l.pTokens > 0 && l.pTokMinute == minute)
@@ -780,9 +782,7 @@ func (x *Leased) flush() {
 		if !pending && !short && !stale && !keep {
 			return true
 		}
-		var it leaseItem
-		it.l, it.sc = l, l.scope
-		l.prepare(&it.p, minute, false, false, 0, nano)
+		it := l.item(minute, false, nano)
 		if short {
 			n := min(max(leaseMinWant, 4*l.recent), leaseMaxWant)
 			if l.scope.RPM > 0 {
@@ -803,10 +803,7 @@ func (x *Leased) flush() {
 	for _, l := range x.retired {
 		l.mu.Lock()
 		if l.inflight == 0 {
-			var it leaseItem
-			it.l, it.sc = l, l.scope
-			l.prepare(&it.p, minute, true, false, 0, nano)
-			items = append(items, it)
+			items = append(items, l.item(minute, true, nano))
 		} else {
 			keep = append(keep, l)
 		}
@@ -857,11 +854,7 @@ func (x *Leased) Close(ctx context.Context) error {
 			case <-ctx.Done():
 			}
 		}
-		var ls []*lease
-		x.leases.Range(func(_, v any) bool {
-			ls = append(ls, v.(*lease))
-			return true
-		})
+		ls := x.live()
 		x.retiredMu.Lock()
 		ls = append(ls, x.retired...)
 		x.retired = nil
@@ -875,11 +868,14 @@ func (x *Leased) Close(ctx context.Context) error {
 }
 
 // sendSettled sends what every lease has settled, at once.
-func (x *Leased) sendSettled() error {
+func (x *Leased) sendSettled() error { return x.giveBack(x.live(), false) }
+
+// live returns the leases in the map.
+func (x *Leased) live() []*lease {
 	var ls []*lease
 	x.leases.Range(func(_, v any) bool {
 		ls = append(ls, v.(*lease))
 		return true
 	})
-	return x.giveBack(ls, false)
+	return ls
 }

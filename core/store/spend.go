@@ -141,10 +141,7 @@ const spendInsertChunk = 50
 func (s *Store) insertSpendChunk(ctx context.Context, tx *sql.Tx, rows []SpendLog, careful bool) (map[string]bool, error) {
 	a := &args{d: s.d, vals: make([]any, 0, 23*len(rows))}
 	for _, l := range rows {
-		start, end := l.StartTime, l.EndTime
-		if end.IsZero() {
-			end = start
-		}
+		start, end := l.StartTime, l.end()
 		a.v(l.RequestID).v(l.APIKey).v(l.KeyAlias).v(l.TeamID).v(l.UserID).v(l.EndUser).v(l.ModelGroup).
 			v(l.Model).v(l.DeploymentID).v(l.Provider).v(l.CallType).v(l.PromptTokens).v(l.CompletionTokens).
 			v(l.TotalTokens).v(l.CachedTokens).v(l.Spend).v(s.d.timeArg(start)).v(s.d.timeArg(end)).
@@ -178,6 +175,27 @@ func (s *Store) insertSpendChunk(ctx context.Context, tx *sql.Tx, rows []SpendLo
 		return nil, fmt.Errorf("store: insert spend logs: %w", err)
 	}
 	return insertedIDs(res)
+}
+
+// end is the row's end time, its start when it has none.
+func (l *SpendLog) end() time.Time {
+	if l.EndTime.IsZero() {
+		return l.StartTime
+	}
+	return l.EndTime
+}
+
+// jsonColumns are the row's metadata and request tags as the JSON text the table holds.
+func (l *SpendLog) jsonColumns() (metadata, tags string, err error) {
+	m, err := jsonArg(l.Metadata, "{}")
+	if err != nil {
+		return "", "", err
+	}
+	g, err := jsonArg(l.RequestTags, "[]")
+	if err != nil {
+		return "", "", err
+	}
+	return m.(string), g.(string), nil
 }
 
 // spendArraysSQL inserts spend logs given as one array per column (PostgreSQL); spendArraysOnConflict, added,
@@ -221,20 +239,11 @@ func (s *Store) insertSpendArrays(ctx context.Context, tx *sql.Tx, rows []SpendL
 			ints[c][i] = v
 		}
 		spend[i], status[i], hit[i] = l.Spend, l.Status, l.CacheHit
-		start[i], end[i] = l.StartTime, l.EndTime
-		if end[i].IsZero() {
-			end[i] = start[i]
-		}
-		start[i], end[i] = start[i].UTC().Truncate(time.Microsecond), end[i].UTC().Truncate(time.Microsecond)
-		m, err := jsonArg(l.Metadata, "{}")
-		if err != nil {
+		start[i], end[i] = l.StartTime.UTC().Truncate(time.Microsecond), l.end().UTC().Truncate(time.Microsecond)
+		var err error
+		if metadata[i], tags[i], err = l.jsonColumns(); err != nil {
 			return nil, err
 		}
-		g, err := jsonArg(l.RequestTags, "[]")
-		if err != nil {
-			return nil, err
-		}
-		metadata[i], tags[i] = m.(string), g.(string)
 	}
 	args := []any{text[0], text[1], text[2], text[3], text[4], text[5], text[6], text[7], text[8], text[9], text[10],
 		ints[0], ints[1], ints[2], ints[3], spend, start, end, ints[4], status, hit, metadata, tags}
@@ -259,22 +268,14 @@ var spendColumns = strings.Split(strings.ReplaceAll(spendCols, " ", ""), ",")
 func (s *Store) copySpendLogs(ctx context.Context, conn *sql.Conn, rows []SpendLog) (map[string]bool, error) {
 	vals := make([]any, 0, len(spendColumns)*len(rows))
 	for _, l := range rows {
-		end := l.EndTime
-		if end.IsZero() {
-			end = l.StartTime
-		}
-		m, err := jsonArg(l.Metadata, "{}")
-		if err != nil {
-			return nil, err
-		}
-		g, err := jsonArg(l.RequestTags, "[]")
+		m, g, err := l.jsonColumns()
 		if err != nil {
 			return nil, err
 		}
 		vals = append(vals, l.RequestID, l.APIKey, l.KeyAlias, l.TeamID, l.UserID, l.EndUser, l.ModelGroup, l.Model,
 			l.DeploymentID, l.Provider, l.CallType, l.PromptTokens, l.CompletionTokens, l.TotalTokens, l.CachedTokens,
-			l.Spend, s.d.timeArg(l.StartTime), s.d.timeArg(end), l.LatencyMS, l.Status, l.CacheHit,
-			[]byte(m.(string)), []byte(g.(string)))
+			l.Spend, s.d.timeArg(l.StartTime), s.d.timeArg(l.end()), l.LatencyMS, l.Status, l.CacheHit,
+			[]byte(m), []byte(g))
 	}
 	n := len(spendColumns)
 	err := conn.Raw(func(dc any) error {

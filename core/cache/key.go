@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/switchyard/gateway/core/pipeline"
 	"github.com/switchyard/gateway/sdk"
@@ -57,11 +58,12 @@ func Key(c *pipeline.Call, tenant string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	buf := keyHead(make([]byte, 0, 256+len(body)), c, tenant)
-	if buf, err = appendTopLevel(buf, body, excluded); err != nil {
+	k := canonPool.Get().(*canon)
+	defer k.release()
+	if k.out, err = k.topLevel(keyHead(k.out[:0], c, tenant), body, excluded); err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(buf)
+	sum := sha256.Sum256(k.out)
 	return hex.EncodeToString(sum[:]), nil
 }
 
@@ -151,11 +153,18 @@ var errSyntax = errors.New("cache: malformed JSON")
 
 // appendTopLevel appends the canonical form of a JSON object, leaving out the members skip names.
 func appendTopLevel(dst, obj []byte, skip func(name []byte) bool) ([]byte, error) {
+	k := canonPool.Get().(*canon)
+	defer k.release()
+	return k.topLevel(dst, obj, skip)
+}
+
+// topLevel is appendTopLevel with this working memory.
+func (k *canon) topLevel(dst, obj []byte, skip func(name []byte) bool) ([]byte, error) {
 	i := skipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return nil, errSyntax
 	}
-	out, j, err := appendObject(dst, obj, i, skip)
+	out, j, err := k.object(dst, obj, i, skip)
 	if err != nil {
 		return nil, err
 	}
@@ -165,20 +174,47 @@ func appendTopLevel(dst, obj []byte, skip func(name []byte) bool) ([]byte, error
 	return out, nil
 }
 
-type member struct {
-	key   []byte
-	value []byte
+// canon is the working memory of one canonical encoding, reused across requests: the members of the objects
+// being encoded (each object's after its parent's), room to reorder an object's members, and the bytes Key
+// hashes.
+type canon struct {
+	members      []member
+	scratch, out []byte
 }
 
-// appendValue appends the canonical form of the value at in[i:] and returns the index after it.
-func appendValue(dst, in []byte, i int) ([]byte, int, error) {
+// member is an object member already encoded: its key's text and where its canonical form (key, then value)
+// lies in the output.
+type member struct {
+	key        []byte
+	start, end int
+}
+
+var canonPool = sync.Pool{New: func() any { return new(canon) }}
+
+// canonKeep bounds the buffers a pooled canon keeps, so that one huge request does not pin its size.
+const canonKeep = 64 << 10
+
+func (k *canon) release() {
+	if cap(k.scratch) > canonKeep {
+		k.scratch = nil
+	}
+	if cap(k.out) > canonKeep {
+		k.out = nil
+	}
+	clear(k.members[:cap(k.members)]) // drop references into the request
+	k.members = k.members[:0]
+	canonPool.Put(k)
+}
+
+// value appends the canonical form of the value at in[i:] and returns the index after it.
+func (k *canon) value(dst, in []byte, i int) ([]byte, int, error) {
 	i = skipSpace(in, i)
 	if i >= len(in) {
 		return nil, 0, errSyntax
 	}
 	switch c := in[i]; {
 	case c == '{':
-		return appendObject(dst, in, i, nil)
+		return k.object(dst, in, i, nil)
 	case c == '[':
 		dst = append(dst, tagArray)
 		i = skipSpace(in, i+1)
@@ -187,7 +223,7 @@ func appendValue(dst, in []byte, i int) ([]byte, int, error) {
 		}
 		for {
 			var err error
-			if dst, i, err = appendValue(dst, in, i); err != nil {
+			if dst, i, err = k.value(dst, in, i); err != nil {
 				return nil, 0, err
 			}
 			i = skipSpace(in, i)
@@ -225,13 +261,15 @@ func appendValue(dst, in []byte, i int) ([]byte, int, error) {
 	return nil, 0, errSyntax
 }
 
-// appendObject appends the canonical form of the object at in[i] (which is '{'), members sorted.
-func appendObject(dst, in []byte, i int, skip func(name []byte) bool) ([]byte, int, error) {
-	var members []member
+// object appends the canonical form of the object at in[i] (which is '{'), members sorted. Members are encoded
+// in place as they come; only an object whose keys are not already in strict order is rewritten, from a copy.
+func (k *canon) object(dst, in []byte, i int, skip func(name []byte) bool) ([]byte, int, error) {
+	dst = append(dst, tagObject)
 	i = skipSpace(in, i+1)
 	if i < len(in) && in[i] == '}' {
-		return append(dst, tagObject, tagObjectEnd), i + 1, nil
+		return append(dst, tagObjectEnd), i + 1, nil
 	}
+	base, from := len(k.members), len(dst)
 	for {
 		i = skipSpace(in, i)
 		if i >= len(in) || in[i] != '"' {
@@ -245,12 +283,14 @@ func appendObject(dst, in []byte, i int, skip func(name []byte) bool) ([]byte, i
 		if j >= len(in) || in[j] != ':' {
 			return nil, 0, errSyntax
 		}
-		var value []byte
-		if value, i, err = appendValue(nil, in, j+1); err != nil {
+		start := len(dst)
+		if dst, i, err = k.value(appendString(dst, key), in, j+1); err != nil {
 			return nil, 0, err
 		}
-		if skip == nil || !skip(key) {
-			members = append(members, member{key, value})
+		if skip != nil && skip(key) {
+			dst = dst[:start]
+		} else {
+			k.members = append(k.members, member{key, start, len(dst)})
 		}
 		i = skipSpace(in, i)
 		if i >= len(in) {
@@ -265,15 +305,30 @@ func appendObject(dst, in []byte, i int, skip func(name []byte) bool) ([]byte, i
 		}
 		i++
 	}
-	slices.SortStableFunc(members, func(a, b member) int { return bytes.Compare(a.key, b.key) })
-	dst = append(dst, tagObject)
-	for k, m := range members {
-		if k+1 < len(members) && bytes.Equal(members[k+1].key, m.key) {
-			continue // a duplicate key: the last one counts
+	ms := k.members[base:]
+	for x := 1; x < len(ms); x++ {
+		if bytes.Compare(ms[x-1].key, ms[x].key) >= 0 {
+			dst = k.reorder(dst, from, ms)
+			break
 		}
-		dst = append(appendString(dst, m.key), m.value...)
 	}
+	k.members = k.members[:base]
 	return append(dst, tagObjectEnd), i, nil
+}
+
+// reorder rewrites the members of an object, encoded from dst[from:], sorted by key; of members with one key,
+// the last counts, as with encoding/json.
+func (k *canon) reorder(dst []byte, from int, ms []member) []byte {
+	k.scratch = append(k.scratch[:0], dst[from:]...)
+	slices.SortStableFunc(ms, func(a, b member) int { return bytes.Compare(a.key, b.key) })
+	dst = dst[:from]
+	for x, m := range ms {
+		if x+1 < len(ms) && bytes.Equal(ms[x+1].key, m.key) {
+			continue
+		}
+		dst = append(dst, k.scratch[m.start-from:m.end-from]...)
+	}
+	return dst
 }
 
 // readString returns the text of the JSON string at in[i] (which is '"') and the index after it.

@@ -204,3 +204,60 @@ func TestCanonicalFormRejectsMalformedJSON(t *testing.T) {
 		t.Fatalf("equal values, different forms:\n%q\n%q", a, b)
 	}
 }
+
+// The canonical form of objects in and out of order, nested, with repeated keys, spelled out byte by byte.
+func TestCanonicalFormSortsMembersAtEveryDepth(t *testing.T) {
+	t.Parallel()
+	s := func(text string) string { return "s" + string(rune(len(text))) + text }
+	want := "{" + s("a") + "[" + "{" + s("c") + "n\x012" + s("d") + "n\x011" + "}" + "]" +
+		s("b") + "{" + s("x") + "n\x012" + s("y") + "n\x013" + "}" + s("e") + "{}" + "}"
+	for _, in := range []string{
+		`{"a":[{"c":2,"d":1}],"b":{"x":2,"y":3},"e":{}}`,
+		`{"b":{"y":1,"x":2,"y":3},"e":{},"a":[{"d":1,"c":2}]}`,
+		`{"e":{},"a":[{"d":1,"c":5,"c":2}],"b":{"y":3,"x":2},"b":{"x":2,"y":3}}`,
+		`{"skipped":{"z":1,"a":2},"e":{},"b":{"y":3,"x":2},"a":[{"d":1,"c":2}]}`,
+	} {
+		got, err := appendTopLevel([]byte("head"), []byte(in), func(name []byte) bool { return string(name) == "skipped" })
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if string(got) != "head"+want {
+			t.Errorf("%s:\n got %q\nwant %q", in, got, "head"+want)
+		}
+	}
+}
+
+// Keys computed at once from many goroutines (the pooled working memory) are each the key of their own request.
+func TestKeyConcurrent(t *testing.T) {
+	t.Parallel()
+	bodies := make([]string, 8)
+	keys := make([]string, len(bodies))
+	for i := range bodies {
+		bodies[i] = `{"model":"m","temperature":0.` + string(rune('1'+i)) + `,"messages":[{"role":"user","content":"` +
+			strings.Repeat("x", 100*i) + `"}],"tools":[{"type":"function","function":{"parameters":{"type":"object"},"name":"f"}}]}`
+		keys[i] = chatKey(t, bodies[i])
+	}
+	calls := make([][]*pipeline.Call, 4)
+	for g := range calls {
+		for n := range 200 {
+			calls[g] = append(calls[g], decoded(t, pipeline.CallChat, bodies[(g+n)%len(bodies)]))
+		}
+	}
+	done := make(chan struct{})
+	for g := range calls {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for n, c := range calls[g] {
+				i := (g + n) % len(bodies)
+				k, err := Key(c, "")
+				if err != nil || k != keys[i] {
+					t.Errorf("body %d: key %s, want %s (%v)", i, k, keys[i], err)
+					return
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}

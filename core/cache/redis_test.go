@@ -94,7 +94,7 @@ func TestRedisStore(t *testing.T) {
 		TTL: 100 * time.Millisecond}})
 	got := r.GetMany(ctx, []string{"a", "nope", "b", "c"})
 	if string(got[0].Value) != "answer a" || got[1].Value != nil || string(got[2].Value) != "B" || string(got[3].Value) != "C" {
-		t.Fatalf("get many: %q", got)
+		t.Fatalf("get many: %q %q %q %q", got[0].Value, got[1].Value, got[2].Value, got[3].Value)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {

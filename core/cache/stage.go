@@ -188,7 +188,7 @@ func (s *Stage) Before(ctx context.Context, c *pipeline.Call) error {
 	st.key = namespaced(ns, key)
 	c.Set(stateKey{}, st)
 	if !ctl.NoCache {
-		if e, ok := s.store.Get(ctx, st.key); ok && s.fresh(e, ctl) && s.serve(c, e.Value) {
+		if e, ok := s.store.Get(ctx, st.key); ok && s.fresh(e, ctl) && s.serve(c, e) {
 			s.hits.Add(1)
 			return nil
 		}
@@ -239,7 +239,7 @@ func (s *Stage) put(key string, value []byte, ttl time.Duration) {
 	if len(value) > s.maxItem {
 		return
 	}
-	s.store.Set(context.Background(), key, Entry{Value: value, Created: s.now()}, ttl)
+	s.store.Set(context.Background(), key, Entry{Value: value, Created: s.now(), Usage: usageOf(value, nil)}, ttl)
 	s.stores.Add(1)
 }
 
@@ -250,8 +250,8 @@ func (s *Stage) fresh(e Entry, ctl Controls) bool {
 
 // serve completes a chat or text completion call from a stored answer; it reports false (a miss) when the
 // stored answer cannot be read.
-func (s *Stage) serve(c *pipeline.Call, value []byte) bool {
-	usage := usageOf(value)
+func (s *Stage) serve(c *pipeline.Call, e Entry) bool {
+	value, usage := e.Value, usageOf(e.Value, e.Usage)
 	switch c.Type {
 	case pipeline.CallChat:
 		if !c.Streaming {
@@ -304,8 +304,13 @@ func (s *Stage) markHit(c *pipeline.Call, key string, usage *sdk.Usage) {
 	c.SetHeader(HeaderKey, key)
 }
 
-// usageOf reads the usage of a stored answer (nil when it has none).
-func usageOf(value []byte) *sdk.Usage {
+// usageOf returns the usage of a stored answer (nil when it has none): a copy of the one read when it was
+// stored, else read from the answer.
+func usageOf(value []byte, stored *sdk.Usage) *sdk.Usage {
+	if stored != nil {
+		u := *stored
+		return &u
+	}
 	raw := rawjson.Get(value, "usage")
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil

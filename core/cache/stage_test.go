@@ -270,6 +270,36 @@ func TestHitAndMiss(t *testing.T) {
 	}
 }
 
+// A stored answer's usage is read once, when it is stored; each hit gets a copy of its own. An entry stored
+// without it (as Redis hands entries back) has it read from the answer.
+func TestHitUsage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{})
+	h.chat(chatBody("hi", ""))
+	var stored Entry
+	for _, sh := range h.store.shards {
+		for _, it := range sh.items {
+			stored = it.entry
+		}
+	}
+	if stored.Usage == nil || stored.Usage.TotalTokens != 7 {
+		t.Fatalf("the stored entry's usage is %+v, want the answer's", stored.Usage)
+	}
+	first := h.chat(chatBody("hi", ""))
+	first.call.Usage.TotalTokens = 99
+	second := h.chat(chatBody("hi", ""))
+	if !second.call.CacheHit || second.call.Usage == nil || second.call.Usage.TotalTokens != 7 || stored.Usage.TotalTokens != 7 {
+		t.Fatalf("a hit's usage %+v shares the stored one, %+v", second.call.Usage, stored.Usage)
+	}
+	key := second.call.Headers()[0].Value
+	h.store.Set(context.Background(), key, Entry{Value: stored.Value, Created: stored.Created}, 0)
+	third := h.chat(chatBody("hi", ""))
+	h.calls(1)
+	if !third.call.CacheHit || third.call.Usage == nil || third.call.Usage.TotalTokens != 7 {
+		t.Fatalf("the usage of an entry stored without it: %+v", third.call.Usage)
+	}
+}
+
 // Each per-request control, as LiteLLM documents it.
 func TestPerRequestControls(t *testing.T) {
 	t.Parallel()

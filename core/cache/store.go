@@ -15,6 +15,8 @@ package cache
 import (
 	"context"
 	"time"
+
+	"github.com/switchyard/gateway/sdk"
 )
 
 // Entry is a stored answer.
@@ -23,6 +25,10 @@ type Entry struct {
 	Value []byte
 	// Created is when the answer was stored (for s-maxage).
 	Created time.Time
+	// Usage is the usage of a chat or text completion answer, read from Value when the answer was stored, so
+	// that a hit does not search the answer for it. Stores that keep entries as Go values (Memory) keep it;
+	// stores that keep bytes (Redis) do not, and a hit then reads it from Value. Callers must not modify it.
+	Usage *sdk.Usage
 }
 
 // Store keeps entries by key. Implementations are safe for concurrent use and never fail a request: a store

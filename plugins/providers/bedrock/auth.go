@@ -17,21 +17,20 @@ import (
 // could name models without end.
 const maxSigningURLs = 256
 
-// signingURL returns req's URL parsed, a copy the signer may change (it rewrites the query).
-func (tr *Translator) signingURL(raw string) (*url.URL, error) {
+// signingTarget returns what signing needs of a request URL, worked out once per URL.
+func (tr *Translator) signingTarget(raw string) (*signingTarget, error) {
 	if v, ok := tr.urls.Load(raw); ok {
-		u := *v.(*url.URL)
-		return &u, nil
+		return v.(*signingTarget), nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, err
 	}
+	st := newSigningTarget(u)
 	if tr.nurls.Load() < maxSigningURLs && tr.nurls.Add(1) <= maxSigningURLs {
-		kept := *u
-		tr.urls.Store(raw, &kept)
+		tr.urls.Store(raw, st)
 	}
-	return u, nil
+	return st, nil
 }
 
 // signingService is the SigV4 service name of the Bedrock runtime.
@@ -110,21 +109,25 @@ func (tr *Translator) Authorize(ctx context.Context, t *sdk.Target, req *sdk.HTT
 	if method == "" {
 		method = http.MethodPost
 	}
-	// The signer works on an *http.Request; this one shares the header map, so the signature lands in req. The
-	// gateway later sends req.URL and req.Body unchanged, which is what was signed. The signer reads the method,
-	// URL, host, headers and length (the payload's hash is given), so the request is built with just those, as
-	// http.NewRequest would fill them, without parsing the URL again for every call.
-	u, err := tr.signingURL(req.URL)
+	st, err := tr.signingTarget(req.URL)
 	if err != nil {
 		return &sdk.Error{Kind: sdk.KindBadRequest, Message: "bedrock: bad request URL: " + err.Error(), Err: err}
 	}
-	hr := &http.Request{Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: req.Header, ContentLength: int64(len(req.Body)), Host: strings.TrimSuffix(u.Host, ":")}
 	sum := sha256.Sum256(req.Body)
-	if err := tr.signer.SignHTTP(ctx, creds.aws, hr, hex.EncodeToString(sum[:]), signingService, tr.region(t),
-		tr.now()); err != nil {
-		return &sdk.Error{Kind: sdk.KindAuthentication, Message: "bedrock: cannot sign the request: " +
-			sdk.Redact(err.Error(), creds.aws.SecretAccessKey)}
+	payloadHash := hex.EncodeToString(sum[:])
+	region, now := tr.region(t), tr.now()
+	if !tr.signFast(st, method, req.Header, len(req.Body), payloadHash, creds.aws, region, now) {
+		// The SDK's signer works on an *http.Request; this one shares the header map, so the signature lands in
+		// req. The gateway later sends req.URL and req.Body unchanged, which is what was signed. The signer reads
+		// the method, URL, host, headers and length (the payload's hash is given), so the request is built with
+		// just those, as http.NewRequest would fill them.
+		u := *st.u
+		hr := &http.Request{Method: method, URL: &u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: req.Header, ContentLength: int64(len(req.Body)), Host: strings.TrimSuffix(u.Host, ":")}
+		if err := tr.signer.SignHTTP(ctx, creds.aws, hr, payloadHash, signingService, region, now); err != nil {
+			return &sdk.Error{Kind: sdk.KindAuthentication, Message: "bedrock: cannot sign the request: " +
+				sdk.Redact(err.Error(), creds.aws.SecretAccessKey)}
+		}
 	}
 	if strings.TrimSpace(req.Header.Get("Authorization")) == "" {
 		return &sdk.Error{Kind: sdk.KindAuthentication, Message: "bedrock: the request could not be signed"}

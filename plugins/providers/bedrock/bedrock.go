@@ -49,9 +49,12 @@ type Translator struct {
 	// now and newID make answers' timestamps and ids; tests replace them.
 	now   func() time.Time
 	newID func() string
-	// urls keeps the parsed request URLs the signer is given (see signingURL), at most maxSigningURLs.
-	urls  sync.Map // string → *url.URL
+	// urls keeps what signing needs of each request URL (see signingTarget), at most maxSigningURLs.
+	urls  sync.Map // string → *signingTarget
 	nurls atomic.Int32
+	// signKeys keeps derived signing keys (see signingKey), at most maxSigningKeys.
+	signKeys sync.Map // secret, day and region → *signKey
+	nkeys    atomic.Int32
 }
 
 var (

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -98,6 +99,41 @@ func fullKey(token, team, user string) Key {
 		ModelMaxBudget: map[string]float64{"gpt-4o": 2.5}, ModelRPMLimit: map[string]int64{"gpt-4o": 10},
 		ModelTPMLimit: map[string]int64{"gpt-4o": 100}, Aliases: map[string]string{"fast": "gpt-4o"},
 		Metadata: map[string]any{"env": "prod", "n": 3.0, "nested": map[string]any{"a": []any{"b"}}},
+	}
+}
+
+// A new SQLite database has 16 KiB pages and WAL; one made with 4 KiB pages keeps them, in WAL, when opened.
+func TestSQLitePagesAndJournal(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		file, setup string
+		page        int
+	}{{"new.db", "", 16384}, {"old.db", "PRAGMA page_size = 4096; CREATE TABLE t (x)", 4096}} {
+		path := filepath.Join(dir, tc.file)
+		if tc.setup != "" {
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(tc.setup); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+		}
+		s := openT(t, "sqlite://"+path)
+		var page int
+		var mode string
+		if err := s.w.QueryRow("PRAGMA page_size").Scan(&page); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.r.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if page != tc.page || mode != "wal" {
+			t.Errorf("%s: page size %d, journal %q; want %d, wal", tc.file, page, mode, tc.page)
+		}
+		s.Close()
 	}
 }
 

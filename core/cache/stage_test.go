@@ -277,8 +277,8 @@ func TestHitUsage(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.chat(chatBody("hi", ""))
 	var stored Entry
-	for _, sh := range h.store.shards {
-		for _, it := range sh.items {
+	for i := range h.store.shards {
+		for _, it := range h.store.shards[i].items {
 			stored = it.entry
 		}
 	}

@@ -174,20 +174,22 @@ func (tr *Translator) endpoint(t *sdk.Target, op string) (string, error) {
 
 // escapeSegment escapes a path segment the way the AWS SDKs escape URI labels: everything but unreserved
 // characters.
-func escapeSegment(s string) string {
-	var b strings.Builder
+func escapeSegment(s string) string { return string(appendEscaped(nil, s, false)) }
+
+// appendEscaped appends s with every byte but the unreserved characters percent-encoded (upper-case hex), and
+// '/' too unless keepSlash: a URI label, or (keepSlash) a path as SigV4 signs it.
+func appendEscaped(dst []byte, s string, keepSlash bool) []byte {
+	const hexDigits = "0123456789ABCDEF"
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
-			b.WriteByte(c)
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' ||
+			c == '_' || c == '~' || c == '/' && keepSlash {
+			dst = append(dst, c)
 			continue
 		}
-		const hex = "0123456789ABCDEF"
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
+		dst = append(dst, '%', hexDigits[c>>4], hexDigits[c&15])
 	}
-	return b.String()
+	return dst
 }
 
 func randomID() string {

@@ -51,23 +51,8 @@ func newSigningTarget(u *url.URL) *signingTarget {
 	if path == "" {
 		path = "/"
 	}
-	st.uri = string(appendEscapedPath(nil, path))
+	st.uri = string(appendEscaped(nil, path, true))
 	return st
-}
-
-// appendEscapedPath escapes every byte of p but the unreserved characters and '/', as SigV4 wants of a path.
-func appendEscapedPath(dst []byte, p string) []byte {
-	const hexDigits = "0123456789ABCDEF"
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' ||
-			c == '_' || c == '~' || c == '/' {
-			dst = append(dst, c)
-			continue
-		}
-		dst = append(dst, '%', hexDigits[c>>4], hexDigits[c&15])
-	}
-	return dst
 }
 
 // sigHeader is one signed header: its lower-case name and its values.

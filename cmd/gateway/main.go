@@ -211,7 +211,7 @@ func newLogger(w *bufferedLog, o *options, cfg *config.Config) *slog.Logger {
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if o.jsonLogs || cfg.LiteLLMSettings.JSONLogs || os.Getenv("JSON_LOGS") == "True" {
-		return slog.New(flushingHandler{slog.NewJSONHandler(w, opts), w})
+		return slog.New(flushingHandler{newLineHandler(w, opts, true), w})
 	}
-	return slog.New(flushingHandler{slog.NewTextHandler(w, opts), w})
+	return slog.New(flushingHandler{newLineHandler(w, opts, false), w})
 }

@@ -20,11 +20,10 @@ func TestGCPercentFor(t *testing.T) {
 		{4 << 20, 1000},      // (64-4)/4 = 15× → capped at 10×
 		{6 << 20, 950},       // 966% rounded down to a multiple of 25
 		{10 << 20, 525},      // 540%
-		{20 << 20, 200},      // 220%
-		{31 << 20, 100},      // 106% → 100
-		{32 << 20, 100},      // half the floor: as Go's default
+		{15 << 20, 325},      // 326%
+		{16 << 20, 100},      // a quarter of the floor: as Go's default
+		{20 << 20, 100},      //
 		{500 << 20, 100},     // a large live heap is collected as before
-		{floor - 1, 100},     //
 		{floor + 1<<30, 100}, //
 	}
 	for _, tc := range cases {
@@ -65,7 +64,7 @@ func TestGCTunerFollowsTheLiveHeap(t *testing.T) {
 
 	big := make([][]byte, 0, 160)
 	for range 160 {
-		big = append(big, make([]byte, 1<<20)) // 160 MiB live, more than half the floor
+		big = append(big, make([]byte, 1<<20)) // 160 MiB live, more than a quarter of the floor
 	}
 	waitFor("large live heap", func(p int64) bool { return p == 100 })
 	runtime.KeepAlive(big)

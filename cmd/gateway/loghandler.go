@@ -16,7 +16,7 @@ import (
 // scratch each time). A record it can write itself is one whose attributes are all strings, integers, booleans,
 // durations, floats or times, with ASCII text, and no groups; the timestamp's date and clock are formatted once
 // per second. Anything else (groups, WithAttrs, errors and other values formatted by reflection, non-ASCII text,
-// NaN) goes to slog's handler, which writes to the same place. TestLineHandlerMatchesSlog and FuzzLineHandler
+// NaN and infinities in JSON, years outside 0-9999) goes to slog's handler, which writes to the same place. TestLineHandlerMatchesSlog and FuzzLineHandler
 // hold it to slog's output.
 type lineHandler struct {
 	slow  slog.Handler

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard/gateway/core/callctx"
 	"github.com/switchyard/gateway/core/pipeline"
 	"github.com/switchyard/gateway/core/upstream"
 	"github.com/switchyard/gateway/sdk"
@@ -521,7 +522,7 @@ func (r *Router) attempt(ctx context.Context, c *pipeline.Call, d *pipeline.Depl
 	if timeout <= 0 {
 		timeout = r.settings.Timeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := callctx.WithTimeout(ctx, timeout) // no timer unless the backend waits on it (callctx)
 	defer cancel()
 	switch c.Type {
 	case pipeline.CallChat:

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/switchyard/gateway/core/callctx"
 )
 
 // h1Transport sends plain-HTTP requests (in-cluster model servers: vLLM, TGI, Ollama, NIM, a sidecar) over
@@ -30,7 +33,8 @@ import (
 // Why not fasthttp's client: it neither streams a response body to a reader nor lets a blocked read be cancelled
 // when the client goes away. This transport keeps the standard library's wire code (http.ReadResponse parses the
 // answer, with chunked bodies and trailers) and owns only the connections: a LIFO idle pool per host, a stale
-// check before reuse, and a context that closes the connection when it is done, which unblocks any read.
+// check before reuse, and a context that closes the connection when it is done, which unblocks any read; an
+// attempt's timeout that nothing else waits on (callctx) is the connection's deadline instead.
 type h1Transport struct {
 	fallback    http.RoundTripper
 	proxy       func(*http.Request) (*url.URL, error)
@@ -68,6 +72,24 @@ type h1Conn struct {
 	reused   bool
 	pool     *h1Pool
 	notified atomic.Bool // the context closed the connection
+	deadline time.Time   // the connection's read and write deadline, zero for none
+}
+
+// timedOut reports that err is the connection's deadline, the call's timeout, passing.
+func timedOut(c *h1Conn, err error) bool {
+	return !c.deadline.IsZero() && errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// setDeadline sets the connection's deadline when it changes.
+func (c *h1Conn) setDeadline(t time.Time) error {
+	if t.Equal(c.deadline) {
+		return nil
+	}
+	if err := c.conn.SetDeadline(t); err != nil {
+		return err
+	}
+	c.deadline = t
+	return nil
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -111,17 +133,30 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // anything: the upstream closed an idle connection as the request went out, and it did not see the request.
 func (t *h1Transport) try(p *h1Pool, req *http.Request, body []byte) (*http.Response, bool, error) {
 	ctx := req.Context()
+	// An attempt's timeout that nothing waits on yet (callctx) is enforced as the connection's deadline, and its
+	// parent is watched for cancellation: no timer and no context of its own for a call.
+	watch, deadline, lazy := callctx.Watch(ctx)
+	if !lazy {
+		watch = ctx
+	}
 	c, err := t.get(ctx, p)
 	if err != nil {
 		return nil, false, err
 	}
-	stop := context.AfterFunc(ctx, func() {
+	if err := c.setDeadline(deadline); err != nil {
+		c.conn.Close()
+		return nil, false, err
+	}
+	stop := context.AfterFunc(watch, func() {
 		c.notified.Store(true)
 		c.conn.Close()
 	})
 	fail := func(err error, retry bool) (*http.Response, bool, error) {
 		stop()
 		c.conn.Close()
+		if timedOut(c, err) {
+			return nil, false, context.DeadlineExceeded
+		}
 		if ctx.Err() != nil && c.notified.Load() {
 			return nil, false, ctx.Err()
 		}
@@ -209,7 +244,8 @@ func (t *h1Transport) get(ctx context.Context, p *h1Pool) (*h1Conn, error) {
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
 		idle := now.Sub(c.idleAt)
-		if t.idleTimeout > 0 && idle > t.idleTimeout || c.br.Buffered() > 0 || idle > peekAfter && !c.alive() {
+		if t.idleTimeout > 0 && idle > t.idleTimeout || c.br.Buffered() > 0 ||
+			idle > peekAfter && (c.setDeadline(time.Time{}) != nil || !c.alive()) {
 			c.conn.Close()
 			continue
 		}
@@ -217,7 +253,13 @@ func (t *h1Transport) get(ctx context.Context, p *h1Pool) (*h1Conn, error) {
 		c.notified.Store(false)
 		return c, nil
 	}
-	conn, err := t.dial(ctx, "tcp", p.addr)
+	dialCtx := ctx
+	if watch, deadline, ok := callctx.Watch(ctx); ok {
+		var cancel context.CancelFunc
+		dialCtx, cancel = context.WithDeadline(watch, deadline) // a dial waits on its context: not on the attempt's
+		defer cancel()
+	}
+	conn, err := t.dial(dialCtx, "tcp", p.addr)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +346,9 @@ func (b *h1Body) Read(p []byte) (int, error) {
 			b.stop()
 			b.c.conn.Close()
 		}
-		if b.ctx.Err() != nil && b.c.notified.Load() {
+		if timedOut(b.c, err) {
+			err = context.DeadlineExceeded
+		} else if b.ctx.Err() != nil && b.c.notified.Load() {
 			err = b.ctx.Err()
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchyard/gateway/core/callctx"
 )
 
 // testH1 returns the transport NewClient builds by default.
@@ -631,5 +633,78 @@ func TestH1DoesNotSendAgainAfterPartOfAnAnswer(t *testing.T) {
 	}
 	if n := seen.Load(); n != 2 {
 		t.Fatalf("the upstream saw %d requests, want 2: a request it began to answer is not sent again", n)
+	}
+}
+
+// TestH1AttemptTimeoutWithoutATimer: an attempt's lazy timeout (callctx) is enforced as the connection's
+// deadline, before the answer and in the middle of its body, and comes back as context.DeadlineExceeded; the
+// context is never made wait-able; the parent's cancellation still aborts the call.
+func TestH1AttemptTimeoutWithoutATimer(t *testing.T) {
+	t.Parallel()
+	silent := rawServer(t, func(_ int, c net.Conn) {
+		readRequest(bufio.NewReader(c))
+		io.Copy(io.Discard, c)
+	})
+	stalled, _ := blockingStream(t)
+	h := testH1(t)
+	for name, u := range map[string]string{"before the answer": silent, "in the body": stalled} {
+		ctx, cancel := callctx.WithTimeout(context.Background(), 50*time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader("{}"))
+		start := time.Now()
+		resp, err := h.RoundTrip(req)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: error %v, want context.DeadlineExceeded", name, err)
+		}
+		if d := time.Since(start); d < 50*time.Millisecond || d > 5*time.Second {
+			t.Errorf("%s: returned after %v", name, d)
+		}
+		if _, _, ok := callctx.Watch(ctx); !ok {
+			t.Errorf("%s: the transport waited on the attempt's context", name)
+		}
+		cancel()
+	}
+
+	parent, cancelParent := context.WithCancel(context.Background())
+	ctx, cancel := callctx.WithTimeout(parent, time.Hour)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, silent, strings.NewReader("{}"))
+	time.AfterFunc(30*time.Millisecond, cancelParent)
+	if _, err := h.RoundTrip(req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("parent cancelled: error %v, want context.Canceled", err)
+	}
+}
+
+// TestH1DeadlineDoesNotOutliveItsCall: a pooled connection that carried a call with a short timeout serves the
+// next calls, with no timeout or another one, after that deadline has passed.
+func TestH1DeadlineDoesNotOutliveItsCall(t *testing.T) {
+	t.Parallel()
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	h := testH1(t)
+	ctx, cancel := callctx.WithTimeout(context.Background(), 30*time.Millisecond)
+	if got := readBody(t, post(t, h, ctx, srv.URL, "{}")); got != "ok" {
+		t.Fatalf("first answer %q", got)
+	}
+	cancel()
+	time.Sleep(60 * time.Millisecond)
+	if got := readBody(t, post(t, h, context.Background(), srv.URL, "{}")); got != "ok" {
+		t.Fatalf("answer without a timeout %q", got)
+	}
+	ctx, cancel = callctx.WithTimeout(context.Background(), 30*time.Millisecond)
+	if got := readBody(t, post(t, h, ctx, srv.URL, "{}")); got != "ok" {
+		t.Fatalf("answer with a timeout %q", got)
+	}
+	cancel()
+	time.Sleep(60 * time.Millisecond)
+	ctx, cancel = callctx.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if got := readBody(t, post(t, h, ctx, srv.URL, "{}")); got != "ok" {
+		t.Fatalf("answer with a later timeout %q", got)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections, want the one reused", n)
 	}
 }

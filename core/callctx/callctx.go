@@ -128,10 +128,19 @@ func (c *timeoutCtx) cancel() {
 		return
 	}
 	if c.canceled.Load() == nil {
-		err := c.lazyErr()
-		if err == nil {
-			err = context.Canceled
+		switch err := c.lazyErr(); err {
+		case nil, context.Canceled:
+			c.canceled.Store(&errCanceled)
+		case context.DeadlineExceeded:
+			c.canceled.Store(&errDeadline)
+		default:
+			c.canceled.Store(&err)
 		}
-		c.canceled.Store(&err)
 	}
 }
+
+// The errors cancel fixes, kept here so that fixing one allocates nothing.
+var (
+	errCanceled = context.Canceled
+	errDeadline = context.DeadlineExceeded
+)

@@ -26,6 +26,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
+	"github.com/switchyard/gateway/core/callctx"
 	"github.com/switchyard/gateway/core/pipeline"
 	"github.com/switchyard/gateway/core/router"
 	"github.com/switchyard/gateway/sdk"
@@ -67,6 +68,7 @@ type Server struct {
 	pipe    atomic.Pointer[pipeline.Pipeline]
 	base    context.Context
 	cancel  context.CancelFunc
+	calls   callctx.Group // the calls' contexts, cancelled with base
 	started time.Time
 }
 
@@ -121,9 +123,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case err := <-done:
 		s.cancel()
+		s.calls.Cancel()
 		return err
 	case <-ctx.Done():
 		s.cancel()
+		s.calls.Cancel()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
@@ -223,9 +227,11 @@ func (s *Server) handle(typ pipeline.CallType) fiber.Handler {
 			}
 		}
 		p := s.pipe.Load()
-		ctx, cancel := context.WithCancel(s.base)
+		req, cancel := s.calls.NewRequest()
+		var ctx context.Context = req
 		if s.cfg.RequestTimeout > 0 {
-			ctx, cancel = context.WithTimeout(s.base, s.cfg.RequestTimeout)
+			tctx, cancelTimeout := context.WithTimeout(req, s.cfg.RequestTimeout)
+			ctx, cancel = tctx, func() { cancelTimeout(); req.Cancel() }
 		}
 		p.Run(ctx, call)
 		call.Body = nil

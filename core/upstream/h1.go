@@ -75,6 +75,13 @@ type h1Conn struct {
 	deadline time.Time   // the connection's read and write deadline, zero for none
 }
 
+// abortConn is what cancelling a call does to its connection: closing it unblocks any read or write.
+func abortConn(a any) {
+	c := a.(*h1Conn)
+	c.notified.Store(true)
+	c.conn.Close()
+}
+
 // timedOut reports that err is the connection's deadline, the call's timeout, passing.
 func timedOut(c *h1Conn, err error) bool {
 	return !c.deadline.IsZero() && errors.Is(err, os.ErrDeadlineExceeded)
@@ -147,12 +154,9 @@ func (t *h1Transport) try(p *h1Pool, req *http.Request, body []byte) (*http.Resp
 		c.conn.Close()
 		return nil, false, err
 	}
-	stop := context.AfterFunc(watch, func() {
-		c.notified.Store(true)
-		c.conn.Close()
-	})
+	stop := callctx.OnCancel(watch, abortConn, c)
 	fail := func(err error, retry bool) (*http.Response, bool, error) {
-		stop()
+		stop.Stop()
 		c.conn.Close()
 		if timedOut(c, err) {
 			return nil, false, context.DeadlineExceeded
@@ -191,8 +195,8 @@ func (t *h1Transport) try(p *h1Pool, req *http.Request, body []byte) (*http.Resp
 }
 
 // done ends a request on c: the connection goes back to its pool when it can carry another one.
-func (t *h1Transport) done(c *h1Conn, stop func() bool, reuse bool) {
-	if !stop() || !reuse {
+func (t *h1Transport) done(c *h1Conn, stop callctx.Hook, reuse bool) {
+	if !stop.Stop() || !reuse {
 		c.conn.Close()
 		return
 	}
@@ -321,7 +325,7 @@ type h1Body struct {
 	body  io.ReadCloser
 	c     *h1Conn
 	t     *h1Transport
-	stop  func() bool
+	stop  callctx.Hook
 	ctx   context.Context
 	reuse bool
 	// state is 0 while the body is being read, 1 once read to its end, 2 once closed or broken.
@@ -343,7 +347,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 		}
 	case err != nil:
 		if b.state.CompareAndSwap(0, 2) {
-			b.stop()
+			b.stop.Stop()
 			b.c.conn.Close()
 		}
 		if timedOut(b.c, err) {
@@ -357,7 +361,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 
 func (b *h1Body) Close() error {
 	if b.state.CompareAndSwap(0, 2) {
-		b.stop()
+		b.stop.Stop()
 		b.c.conn.Close()
 	}
 	return nil

@@ -289,7 +289,7 @@ type fetchCacheKey struct{}
 // same request do not fetch them again. Only successes are kept.
 type fetchCache struct {
 	mu sync.Mutex
-	m  map[string]*fetchEntry
+	m  map[string]*fetchEntry // nil until an image is fetched
 }
 
 type fetchEntry struct {
@@ -305,7 +305,7 @@ func WithFetchCache(ctx context.Context) context.Context {
 	if _, ok := ctx.Value(fetchCacheKey{}).(*fetchCache); ok {
 		return ctx
 	}
-	return context.WithValue(ctx, fetchCacheKey{}, &fetchCache{m: map[string]*fetchEntry{}})
+	return context.WithValue(ctx, fetchCacheKey{}, &fetchCache{}) // its map made by the first image
 }
 
 // get returns the data URL of u, fetching it unless the cache has it or another goroutine is fetching it.
@@ -315,6 +315,9 @@ func (c *fetchCache) get(ctx context.Context, f *imageFetcher, u *url.URL) (stri
 	e, ok := c.m[key]
 	if !ok {
 		e = &fetchEntry{done: make(chan struct{})}
+		if c.m == nil {
+			c.m = map[string]*fetchEntry{}
+		}
 		c.m[key] = e
 	}
 	c.mu.Unlock()

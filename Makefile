@@ -67,7 +67,7 @@ BENCH_FLAGS ?=
 bench: bench-go bench-load
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./bench/... ./core/quota/ ./core/ledger/ ./core/store/ ./cmd/gateway/
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./bench/... ./core/quota/ ./core/ledger/ ./core/store/ ./core/callctx/ ./cmd/gateway/
 
 # nginx for the load harness's floor: Debian's binary unpacked into bin/ (no root). On bookworm it is in the
 # package `nginx` (nginx-light and nginx-core depend on it). Without it the harness leaves the nginx row out.

@@ -37,12 +37,7 @@ func TestSysmonEnv(t *testing.T) {
 		if !again {
 			continue
 		}
-		var godebug []string
-		for _, kv := range env {
-			if strings.HasPrefix(kv, "GODEBUG=") {
-				godebug = append(godebug, kv)
-			}
-		}
+		godebug := godebugEntries(env)
 		if len(godebug) != 1 || godebug[0] != c.godebug {
 			t.Errorf("%s: GODEBUG entries %q, want [%q]", c.name, godebug, c.godebug)
 		}
@@ -97,15 +92,20 @@ func TestGatewayStartsWithSysmonAwake(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		env := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
-		var got []string
-		for _, kv := range env {
-			if strings.HasPrefix(kv, "GODEBUG=") {
-				got = append(got, kv)
-			}
-		}
+		got := godebugEntries(strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00"))
 		if len(got) != 1 || got[0] != c.want {
 			t.Errorf("with %q the serving process started with %q, want [%q]", c.env, got, c.want)
 		}
 	}
+}
+
+// godebugEntries returns the GODEBUG entries of an environment.
+func godebugEntries(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GODEBUG=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

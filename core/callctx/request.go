@@ -225,7 +225,7 @@ func (h Hook) Stop() bool {
 	}
 	h.r.mu.Lock()
 	defer h.r.mu.Unlock()
-	if h.r.hook.f == nil || h.r.hook.id != h.id {
+	if h.r.hook.id != h.id { // ran, stopped, or replaced by a later one (ids start at 1; none is 0)
 		return false
 	}
 	h.r.hook = Hook{}

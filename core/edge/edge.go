@@ -67,8 +67,8 @@ type Server struct {
 	cfg     Config
 	pipe    atomic.Pointer[pipeline.Pipeline]
 	base    context.Context
-	cancel  context.CancelFunc
-	calls   callctx.Group // the calls' contexts, cancelled with base
+	cancel  context.CancelFunc // cancels base and calls
+	calls   callctx.Group      // the calls' contexts
 	started time.Time
 }
 
@@ -87,7 +87,9 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, started: time.Now()}
-	s.base, s.cancel = context.WithCancel(context.Background())
+	var cancelBase context.CancelFunc
+	s.base, cancelBase = context.WithCancel(context.Background())
+	s.cancel = func() { cancelBase(); s.calls.Cancel() }
 	s.pipe.Store(cfg.Pipeline)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "switchyard",
@@ -123,11 +125,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case err := <-done:
 		s.cancel()
-		s.calls.Cancel()
 		return err
 	case <-ctx.Done():
 		s.cancel()
-		s.calls.Cancel()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):

@@ -46,6 +46,7 @@ type Metrics struct {
 	// failing holds, per deployment id, whether its latest call failed upstream (*atomic.Bool): a deployment
 	// failing without cooling down is in partial outage.
 	failing sync.Map
+	series  sync.Map // seriesKey → *series
 }
 
 var requestLabels = []string{"model_group", "deployment", "provider", "key_alias", "team", "status_class"}
@@ -148,33 +149,41 @@ func (m *Metrics) Observe(c *pipeline.Call) {
 		alias, team = p.KeyAlias, p.TeamID
 	}
 	class := statusClass(c.Status)
-	m.requests.WithLabelValues(group, deployment, provider, alias, team, class).Inc()
+	s := m.seriesOf(seriesKey{group, deployment, provider, alias, team, class})
+	s.requests.Inc()
 	end := c.End
 	if end.IsZero() {
 		end = time.Now()
 	}
-	m.duration.WithLabelValues(group, provider, class).Observe(end.Sub(c.Start).Seconds())
+	s.duration.Observe(end.Sub(c.Start).Seconds())
 	if !c.FirstToken.IsZero() {
-		m.ttft.WithLabelValues(group, provider).Observe(c.FirstToken.Sub(c.Start).Seconds())
+		s.ttft.get(func() prometheus.Observer { return m.ttft.WithLabelValues(group, provider) }).
+			Observe(c.FirstToken.Sub(c.Start).Seconds())
 	}
 	if up, ok := c.Value(router.UpstreamTime{}).(time.Duration); ok && !c.Streaming && up > 0 {
-		m.overhead.WithLabelValues(group, provider).Observe(max(end.Sub(c.Start)-up, 0).Seconds())
+		s.overhead.get(func() prometheus.Observer { return m.overhead.WithLabelValues(group, provider) }).
+			Observe(max(end.Sub(c.Start)-up, 0).Seconds())
 	}
 	if c.Err != nil {
 		m.errors.WithLabelValues(group, provider, c.Err.Kind.String(), class).Inc()
 	}
-	if deployment != "" {
-		m.failingFlag(deployment).Store(upstreamFailure(c.Err))
+	if s.failing != nil {
+		s.failing.Store(upstreamFailure(c.Err))
 	}
 	if c.CacheHit {
-		m.cacheHits.WithLabelValues(group).Inc()
+		s.hits.get(func() prometheus.Counter { return m.cacheHits.WithLabelValues(group) }).Inc()
 		return // a hit costs nothing
 	}
 	if u := c.Usage; u != nil && c.Err == nil {
-		m.tokens.WithLabelValues(group, provider, alias, team, "prompt").Add(float64(u.PromptTokens))
-		m.tokens.WithLabelValues(group, provider, alias, team, "completion").Add(float64(u.CompletionTokens))
+		s.prompt.get(func() prometheus.Counter {
+			return m.tokens.WithLabelValues(group, provider, alias, team, "prompt")
+		}).Add(float64(u.PromptTokens))
+		s.completion.get(func() prometheus.Counter {
+			return m.tokens.WithLabelValues(group, provider, alias, team, "completion")
+		}).Add(float64(u.CompletionTokens))
 		if cost := accesslog.Cost(c); cost > 0 {
-			m.spend.WithLabelValues(group, provider, alias, team).Add(cost)
+			s.spend.get(func() prometheus.Counter { return m.spend.WithLabelValues(group, provider, alias, team) }).
+				Add(cost)
 		}
 	}
 	for _, h := range c.Headers() {
@@ -189,6 +198,52 @@ func (m *Metrics) Observe(c *pipeline.Call) {
 			}
 		}
 	}
+}
+
+// seriesKey is what the per-call series of a finished call depend on.
+type seriesKey struct {
+	group, deployment, provider, alias, team, class string
+}
+
+// series are the children of the vectors a call with one seriesKey counts in. Looking them up once per key,
+// rather than each vector hashing its label values under its lock on every call, saved 7 lookups per request.
+// The children a call does not always count in are made on first use, so that a series is exported once it
+// has counted something, as before.
+type series struct {
+	requests                        prometheus.Counter
+	duration                        prometheus.Observer
+	failing                         *atomic.Bool // nil without a deployment
+	prompt, completion, spend, hits lazy[prometheus.Counter]
+	ttft, overhead                  lazy[prometheus.Observer]
+}
+
+// lazy is a child made on first use.
+type lazy[T any] struct{ p atomic.Pointer[T] }
+
+func (l *lazy[T]) get(make func() T) T {
+	if p := l.p.Load(); p != nil {
+		return *p
+	}
+	v := make()
+	l.p.CompareAndSwap(nil, &v) // a vector returns the same child to both sides of a race
+	return *l.p.Load()
+}
+
+// seriesOf returns the series of k, made on first use. Series are never deleted from the vectors, so a cached
+// child is always the one the registry exports.
+func (m *Metrics) seriesOf(k seriesKey) *series {
+	if v, ok := m.series.Load(k); ok {
+		return v.(*series)
+	}
+	s := &series{
+		requests: m.requests.WithLabelValues(k.group, k.deployment, k.provider, k.alias, k.team, k.class),
+		duration: m.duration.WithLabelValues(k.group, k.provider, k.class),
+	}
+	if k.deployment != "" {
+		s.failing = m.failingFlag(k.deployment)
+	}
+	v, _ := m.series.LoadOrStore(k, s)
+	return v.(*series)
 }
 
 func statusClass(status int) string {

@@ -143,7 +143,7 @@ type callIDKey struct{}
 func requestID(c *fiber.Ctx) error {
 	id := callID(c.Get("x-litellm-call-id"))
 	c.Locals(callIDKey{}, id)
-	c.Set("x-litellm-call-id", id)
+	setHeader(&c.Response().Header, "x-litellm-call-id", id)
 	return c.Next()
 }
 
@@ -300,21 +300,21 @@ func chatResponseSize(r *sdk.ChatResponse) int {
 
 func (s *Server) setHeaders(c *fiber.Ctx, call *pipeline.Call) {
 	h := &c.Response().Header
-	h.Set("x-litellm-call-id", call.ID)
+	setHeader(h, "x-litellm-call-id", call.ID)
 	if s.cfg.Version != "" {
-		h.Set("x-litellm-version", s.cfg.Version)
+		setHeader(h, "x-litellm-version", s.cfg.Version)
 	}
 	if call.Deployment != nil {
-		h.Set("x-litellm-model-id", call.Deployment.ID)
+		setHeader(h, "x-litellm-model-id", call.Deployment.ID)
 	}
 	if call.Group != "" {
-		h.Set("x-litellm-model-group", call.Group)
+		setHeader(h, "x-litellm-model-group", call.Group)
 	}
 	if call.Attempts > 1 {
-		h.Set("x-litellm-attempted-retries", strconv.Itoa(call.Attempts-1))
+		setHeader(h, "x-litellm-attempted-retries", strconv.Itoa(call.Attempts-1))
 	}
 	for _, kv := range call.Headers() {
-		h.Set(kv.Name, kv.Value)
+		setHeader(h, kv.Name, kv.Value)
 	}
 }
 

@@ -545,7 +545,7 @@ func TestH1AliveCheck(t *testing.T) {
 	p := &h1Pool{addr: strings.TrimPrefix(u, "http://")}
 	for _, m := range []string{"open", "close", "talk"} {
 		mode <- m
-		c, err := h.get(context.Background(), p)
+		c, err := h.get(context.Background(), p, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -706,5 +706,79 @@ func TestH1DeadlineDoesNotOutliveItsCall(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("%d connections, want the one reused", n)
+	}
+}
+
+// coverDeadline keeps the connection's deadline while it is at most the slack past the call's, and sets it
+// (with the slack) otherwise: earlier, later or none.
+func TestH1CoverDeadline(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := &h1Conn{conn: a}
+	now := time.Now()
+	set := func(want time.Time, label string) {
+		t.Helper()
+		if err := c.coverDeadline(want, now); err != nil {
+			t.Fatal(err)
+		}
+		if want.IsZero() {
+			if !c.deadline.IsZero() {
+				t.Fatalf("%s: deadline %v, want none", label, c.deadline)
+			}
+			return
+		}
+		if late := c.deadline.Sub(want); late < 0 || late > deadlineSlack(want.Sub(now)) {
+			t.Fatalf("%s: the connection's deadline is %v past the call's, slack %v", label, late,
+				deadlineSlack(want.Sub(now)))
+		}
+	}
+	first := now.Add(10 * time.Minute)
+	set(first, "first call")
+	if c.deadline != first.Add(time.Second) {
+		t.Fatalf("first call: deadline %v past the call's, want a second", c.deadline.Sub(first))
+	}
+	kept := c.deadline
+	for _, d := range []time.Duration{time.Millisecond, 500 * time.Millisecond, time.Second} {
+		set(first.Add(d), "a call "+d.String()+" later")
+		if c.deadline != kept {
+			t.Fatalf("a call %v later moved the deadline", d)
+		}
+	}
+	set(first.Add(time.Second+time.Millisecond), "a call past the deadline")
+	set(first.Add(-time.Second), "an earlier call")
+	set(now.Add(50*time.Millisecond), "a short timeout")
+	if late := c.deadline.Sub(now.Add(50 * time.Millisecond)); late > time.Millisecond {
+		t.Fatalf("a 50 ms timeout may fire %v late", late)
+	}
+	set(time.Time{}, "no timeout")
+}
+
+// Calls in a row on one pooled connection, each with its own timeout, leave its deadline as the first set it.
+func TestH1ConsecutiveCallsKeepTheConnectionsDeadline(t *testing.T) {
+	t.Parallel()
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	h := testH1(t)
+	var first time.Time
+	for i := range 5 {
+		ctx, cancel := callctx.WithTimeout(context.Background(), time.Minute)
+		if got := readBody(t, post(t, h, ctx, srv.URL, "{}")); got != "ok" {
+			t.Fatalf("answer %q", got)
+		}
+		cancel()
+		v, _ := h.pools.Load(strings.TrimPrefix(srv.URL, "http://"))
+		p := v.(*h1Pool)
+		p.mu.Lock()
+		d := p.idle[0].deadline
+		p.mu.Unlock()
+		if i == 0 {
+			first = d
+		} else if d != first {
+			t.Fatalf("call %d moved the connection's deadline by %v", i+1, d.Sub(first))
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections, want one", n)
 	}
 }

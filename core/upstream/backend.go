@@ -244,13 +244,10 @@ func (b *translated) open(ctx context.Context, hreq *sdk.HTTPRequest) (*http.Res
 	if method == "" {
 		method = http.MethodPost
 	}
-	r, err := http.NewRequestWithContext(ctx, method, hreq.URL, bytes.NewReader(hreq.Body))
+	r, err := newRequest(ctx, method, hreq.URL, hreq.Body)
 	if err != nil {
 		return nil, &sdk.Error{Kind: sdk.KindBadRequest, Provider: b.t.Provider,
 			Message: "cannot build the upstream request: " + err.Error(), Err: err}
-	}
-	if len(hreq.Body) > 0 {
-		r.Body = newBytesBody(hreq.Body)
 	}
 	if hreq.Header != nil {
 		r.Header = hreq.Header
@@ -266,6 +263,25 @@ func (b *translated) open(ctx context.Context, hreq *sdk.HTTPRequest) (*http.Res
 	resp.Body.Close()
 	return nil, b.upstreamError(&sdk.HTTPResponse{Status: resp.StatusCode, Header: resp.Header, Body: body})
 }
+
+// newRequest is http.NewRequestWithContext with a bytes.Reader of body: the same length, Body and GetBody (for
+// redirects and net/http's retries), with the body in one object the HTTP/1.1 transport sends without copying
+// (three allocations fewer).
+func newRequest(ctx context.Context, method, url string, body []byte) (*http.Request, error) {
+	r, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > 0 {
+		bb := newBytesBody(body)
+		r.Body, r.ContentLength, r.GetBody = bb, int64(len(body)), bb.again
+	} else {
+		r.Body, r.GetBody = http.NoBody, noBody
+	}
+	return r, nil
+}
+
+func noBody() (io.ReadCloser, error) { return http.NoBody, nil }
 
 // exchange sends a request and reads the whole successful answer.
 func (b *translated) exchange(ctx context.Context, hreq *sdk.HTTPRequest) (*sdk.HTTPResponse, error) {

@@ -468,14 +468,21 @@ func readFull(r io.ReadCloser, buf []byte, n int64) ([]byte, error) {
 
 // bytesBody is the body of the requests the client builds: the transport sends its bytes without copying them.
 type bytesBody struct {
-	*bytes.Reader
+	bytes.Reader
 	b []byte
 }
 
-func (bytesBody) Close() error { return nil }
+func (*bytesBody) Close() error { return nil }
+
+// again is the request's GetBody: the same bytes from the start.
+func (bb *bytesBody) again() (io.ReadCloser, error) { return newBytesBody(bb.b), nil }
 
 // newBytesBody returns b as a request body.
-func newBytesBody(b []byte) *bytesBody { return &bytesBody{Reader: bytes.NewReader(b), b: b} }
+func newBytesBody(b []byte) *bytesBody {
+	bb := &bytesBody{b: b}
+	bb.Reset(b)
+	return bb
+}
 
 func closeBody(req *http.Request) {
 	if req.Body != nil {

@@ -571,8 +571,7 @@ func TestSendFollowsRedirectsLikeHTTPClient(t *testing.T) {
 	})
 	c := NewClient(Options{})
 	t.Cleanup(c.CloseIdle)
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/chat/completions/", strings.NewReader(`{"a":1}`))
-	req.Body = newBytesBody([]byte(`{"a":1}`))
+	req, _ := newRequest(context.Background(), http.MethodPost, srv.URL+"/v1/chat/completions/", []byte(`{"a":1}`))
 	resp, err := c.send(req)
 	if err != nil {
 		t.Fatal(err)
@@ -780,5 +779,34 @@ func TestH1ConsecutiveCallsKeepTheConnectionsDeadline(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("%d connections, want one", n)
+	}
+}
+
+// newRequest sets up a request as http.NewRequestWithContext does with a bytes.Reader of the same body.
+func TestNewRequestLikeNetHTTP(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{`{"a":1}`, ""} {
+		for _, method := range []string{http.MethodPost, http.MethodGet} {
+			want, _ := http.NewRequestWithContext(context.Background(), method, "http://h:1/p?q=1", strings.NewReader(body))
+			got, err := newRequest(context.Background(), method, "http://h:1/p?q=1", []byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.ContentLength != want.ContentLength || (got.Body == http.NoBody) != (want.Body == http.NoBody) ||
+				got.URL.String() != want.URL.String() || got.Host != want.Host || got.GetBody == nil {
+				t.Errorf("%s %q: length %d, no body %v, URL %s, host %s; net/http: %d, %v, %s, %s", method, body,
+					got.ContentLength, got.Body == http.NoBody, got.URL, got.Host, want.ContentLength,
+					want.Body == http.NoBody, want.URL, want.Host)
+			}
+			for range 2 {
+				rc, _ := got.GetBody()
+				if b, _ := io.ReadAll(rc); string(b) != body {
+					t.Errorf("%s %q: GetBody gave %q", method, body, b)
+				}
+			}
+		}
+	}
+	if _, err := newRequest(context.Background(), http.MethodPost, "http://h:1/%zz", nil); err == nil {
+		t.Error("a bad URL is not an error")
 	}
 }

@@ -102,7 +102,10 @@ type Call struct {
 	ran      int
 	finished bool
 	done     bool
-	values   map[any]any
+	// values holds what stages Set: the first few in place (a call sets four or five), more in a map.
+	inline [6]keyValue
+	nvals  int
+	values map[any]any
 }
 
 // Header is one response header.
@@ -153,8 +156,27 @@ func (c *Call) SetHeader(name, value string) {
 // Headers returns the response headers stages added.
 func (c *Call) Headers() []Header { return c.header }
 
+type keyValue struct{ key, value any }
+
 // Set stores a value for later stages (keyed like context values, by an unexported type of the setter's).
 func (c *Call) Set(key, value any) {
+	for i := range c.nvals {
+		if c.inline[i].key == key {
+			c.inline[i].value = value
+			return
+		}
+	}
+	if c.values != nil {
+		if _, ok := c.values[key]; ok {
+			c.values[key] = value
+			return
+		}
+	}
+	if c.nvals < len(c.inline) {
+		c.inline[c.nvals] = keyValue{key, value}
+		c.nvals++
+		return
+	}
 	if c.values == nil {
 		c.values = map[any]any{}
 	}
@@ -162,7 +184,14 @@ func (c *Call) Set(key, value any) {
 }
 
 // Value returns a value stored with Set.
-func (c *Call) Value(key any) any { return c.values[key] }
+func (c *Call) Value(key any) any {
+	for i := range c.nvals {
+		if c.inline[i].key == key {
+			return c.inline[i].value
+		}
+	}
+	return c.values[key]
+}
 
 // Controls returns the gateway controls of the request.
 func (c *Call) Controls() *sdk.Controls {

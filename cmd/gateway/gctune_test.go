@@ -10,24 +10,25 @@ import (
 
 func TestGCPercentFor(t *testing.T) {
 	t.Parallel()
-	const floor = 64 << 20
+	const headroom = 56 << 20
 	cases := []struct {
 		live uint64
 		want int64
 	}{
-		{0, 100},             // nothing read yet
-		{1 << 20, 1000},      // 1 MiB live: capped
-		{4 << 20, 1000},      // (64-4)/4 = 15× → capped at 10×
-		{6 << 20, 950},       // 966% rounded down to a multiple of 25
-		{10 << 20, 525},      // 540%
-		{15 << 20, 325},      // 326%
-		{16 << 20, 100},      // a quarter of the floor: as Go's default
-		{20 << 20, 100},      //
-		{500 << 20, 100},     // a large live heap is collected as before
-		{floor + 1<<30, 100}, //
+		{0, 100},                // nothing read yet
+		{1 << 20, 1000},         // 1 MiB live: capped
+		{5 << 20, 1000},         // 56/5 = 11.2× → capped at 10×
+		{7 << 20, 800},          // 800%
+		{10 << 20, 550},         // 560% rounded down to a multiple of 25
+		{18 << 20, 300},         // 311%: a governed gateway with Redis and PostgreSQL
+		{40 << 20, 125},         // 140%
+		{headroom, 100},         // as Go's default from here on
+		{500 << 20, 100},        // a large live heap is collected as before
+		{headroom + 1<<30, 100}, //
+		{1 << 62, 100},          // no overflow
 	}
 	for _, tc := range cases {
-		if got := gcPercentFor(tc.live, floor); got != tc.want {
+		if got := gcPercentFor(tc.live, headroom); got != tc.want {
 			t.Errorf("gcPercentFor(%d MiB) = %d, want %d", tc.live>>20, got, tc.want)
 		}
 	}
@@ -58,13 +59,13 @@ func TestGCTunerFollowsTheLiveHeap(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	const floor = 256 << 20 // above what the rest of the package's tests keep live
-	stop := startGCTuner(floor)
+	const headroom = 64 << 20
+	stop := startGCTuner(headroom)
 	waitFor("small live heap", func(p int64) bool { return p > 100 })
 
 	big := make([][]byte, 0, 160)
 	for range 160 {
-		big = append(big, make([]byte, 1<<20)) // 160 MiB live, more than a quarter of the floor
+		big = append(big, make([]byte, 1<<20)) // 160 MiB live, more than the headroom
 	}
 	waitFor("large live heap", func(p int64) bool { return p == 100 })
 	runtime.KeepAlive(big)

@@ -30,7 +30,7 @@ var version = "dev"
 
 func main() {
 	keepSysmonAwake()         // first: it may start the process again
-	startGCTuner(gcHeapFloor) // the process's policy, so not in run, which tests call in-process
+	startGCTuner(gcHeadroom) // the process's policy, so not in run, which tests call in-process
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -24,13 +24,19 @@ func call(group, deployment string, status int) *pipeline.Call {
 	return c
 }
 
+// plainCall is a successful non-streamed call with usage, 200 ms of it upstream.
+func plainCall(group, deployment string) *pipeline.Call {
+	c := call(group, deployment, 200)
+	c.Usage = &sdk.Usage{PromptTokens: 10, CompletionTokens: 5}
+	c.Set(router.UpstreamTime{}, 200*time.Millisecond)
+	return c
+}
+
 // Each finished call counts once in each of its series, whichever series were made by earlier calls, and a
 // series a call does not count in is not exported.
 func TestObserveCountsEachCallInItsSeries(t *testing.T) {
 	m := New()
-	ok := call("g1", "d1", 200)
-	ok.Usage = &sdk.Usage{PromptTokens: 10, CompletionTokens: 5}
-	ok.Set(router.UpstreamTime{}, 200*time.Millisecond)
+	ok := plainCall("g1", "d1")
 	for range 3 {
 		m.Observe(ok)
 	}
@@ -144,9 +150,7 @@ func scrape(t *testing.T, m *Metrics) map[string]float64 {
 // BenchmarkObserve is the metrics stage's work for one plain call.
 func BenchmarkObserve(b *testing.B) {
 	m := New()
-	c := call("g", "d", 200)
-	c.Usage = &sdk.Usage{PromptTokens: 10, CompletionTokens: 5}
-	c.Set(router.UpstreamTime{}, 200*time.Millisecond)
+	c := plainCall("g", "d")
 	b.ReportAllocs()
 	for b.Loop() {
 		m.Observe(c)

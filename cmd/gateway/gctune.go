@@ -35,10 +35,10 @@ const (
 
 type gcTuner struct {
 	headroom uint64
-	stopped atomic.Bool
-	mu      sync.Mutex // tune against stop, so a stopped tuner sets nothing
-	percent int64
-	sample  []metrics.Sample
+	stopped  atomic.Bool
+	mu       sync.Mutex // tune against stop, so a stopped tuner sets nothing
+	percent  int64
+	sample   []metrics.Sample
 }
 
 // startGCTuner starts tuning unless the operator set GOGC; stop ends it and restores GOGC=100.

@@ -29,7 +29,7 @@ import (
 var version = "dev"
 
 func main() {
-	keepSysmonAwake()         // first: it may start the process again
+	keepSysmonAwake()        // first: it may start the process again
 	startGCTuner(gcHeadroom) // the process's policy, so not in run, which tests call in-process
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

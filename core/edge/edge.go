@@ -300,7 +300,7 @@ func chatResponseSize(r *sdk.ChatResponse) int {
 
 func (s *Server) setHeaders(c *fiber.Ctx, call *pipeline.Call) {
 	h := &c.Response().Header
-	setHeader(h, "x-litellm-call-id", call.ID)
+	// x-litellm-call-id is set already: requestID set it, and call.ID is the id it chose.
 	if s.cfg.Version != "" {
 		setHeader(h, "x-litellm-version", s.cfg.Version)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/gateway/core/pipeline"
 	"github.com/switchyard/gateway/core/quota"
 )
 
@@ -45,7 +46,10 @@ func TestRateHeaders(t *testing.T) {
 	} {
 		var want, got []kv
 		rateHeadersOneByOne(r, now, func(k, v string) { want = append(want, kv{k, v}) })
-		rateHeaders(r, now, func(k, v string) { got = append(got, kv{k, v}) })
+		var hs [6]pipeline.Header
+		for _, h := range rateHeaders(r, now, &hs) {
+			got = append(got, kv{h.Name, h.Value})
+		}
 		if len(got) != len(want) {
 			t.Errorf("%+v: headers %v, want %v", r, got, want)
 			continue

@@ -95,7 +95,8 @@ func (s *Stage) Before(ctx context.Context, c *pipeline.Call) error {
 	}
 	c.Set(ticketKey{}, t)
 	c.Set(admittedKey{}, true)
-	rateHeaders(t.Remaining, now, c.SetHeader)
+	var hs [6]pipeline.Header
+	c.SetHeaders(rateHeaders(t.Remaining, now, &hs)...)
 	return nil
 }
 
@@ -163,7 +164,10 @@ func denyModel(who, model string) error {
 // denial turns a refusal into the client's error: 429, naming the limit and whose it is.
 func denial(d *quota.Denial, now time.Time) error {
 	h := map[string]string{}
-	rateHeaders(d.Remaining, now, func(k, v string) { h[k] = v })
+	var hs [6]pipeline.Header
+	for _, kv := range rateHeaders(d.Remaining, now, &hs) {
+		h[kv.Name] = kv.Value
+	}
 	if d.Reason == quota.ReasonBudget {
 		max := 0.0
 		if d.Scope.Budget != nil {
@@ -193,9 +197,9 @@ func denial(d *quota.Denial, now time.Time) error {
 
 func usd(v float64) string { return "$" + strconv.FormatFloat(v, 'f', 6, 64) }
 
-// rateHeaders sets the x-ratelimit-* headers of the tightest limits, in a fixed order. The values are written
-// into one string and set as slices of it: one allocation instead of one per header.
-func rateHeaders(r quota.Remaining, now time.Time, set func(name, value string)) {
+// rateHeaders returns the x-ratelimit-* headers of the tightest limits, in a fixed order, in dst. The values are
+// written into one string and given as slices of it: one allocation instead of one per header.
+func rateHeaders(r quota.Remaining, now time.Time, dst *[6]pipeline.Header) []pipeline.Header {
 	withReset := !r.Reset.IsZero() && (r.LimitRequests > 0 || r.LimitTokens > 0)
 	var a [6]int // where each value ends in buf
 	buf := make([]byte, 0, 6*12)
@@ -217,20 +221,22 @@ func rateHeaders(r quota.Remaining, now time.Time, set func(name, value string))
 		a[4] = len(buf)
 	}
 	s := string(buf)
+	hs := dst[:0]
 	if r.LimitRequests > 0 {
-		set("x-ratelimit-limit-requests", s[:a[0]])
-		set("x-ratelimit-remaining-requests", s[a[0]:a[1]])
+		hs = append(hs, pipeline.Header{Name: "x-ratelimit-limit-requests", Value: s[:a[0]]},
+			pipeline.Header{Name: "x-ratelimit-remaining-requests", Value: s[a[0]:a[1]]})
 		if withReset {
-			set("x-ratelimit-reset-requests", s[max(a[1], a[3]):a[4]])
+			hs = append(hs, pipeline.Header{Name: "x-ratelimit-reset-requests", Value: s[max(a[1], a[3]):a[4]]})
 		}
 	}
 	if r.LimitTokens > 0 {
-		set("x-ratelimit-limit-tokens", s[a[1]:a[2]])
-		set("x-ratelimit-remaining-tokens", s[a[2]:a[3]])
+		hs = append(hs, pipeline.Header{Name: "x-ratelimit-limit-tokens", Value: s[a[1]:a[2]]},
+			pipeline.Header{Name: "x-ratelimit-remaining-tokens", Value: s[a[2]:a[3]]})
 		if withReset {
-			set("x-ratelimit-reset-tokens", s[max(a[1], a[3]):a[4]])
+			hs = append(hs, pipeline.Header{Name: "x-ratelimit-reset-tokens", Value: s[max(a[1], a[3]):a[4]]})
 		}
 	}
+	return hs
 }
 
 // estimateUsage is the usage of a stream cut short: its prompt's tokens and one token per chunk.

@@ -42,3 +42,31 @@ func TestCallValues(t *testing.T) {
 		}
 	}
 }
+
+// TestSetHeaders checks that setting headers in a batch gives what setting them one by one gives (the oracle):
+// the same names, values and order, earlier headers of the same names replaced in place, with one allocation.
+func TestSetHeaders(t *testing.T) {
+	for _, before := range [][]Header{nil, {{"a", "0"}}, {{"x-b", "0"}, {"a", "1"}, {"c", "2"}}, {{"x-d", "0"}, {"x-e", "0"}}} {
+		for _, batch := range [][]Header{nil, {{"x-b", "b"}}, {{"x-b", "b"}, {"x-d", "d"}, {"x-e", "e"}, {"x-f", "f"}}} {
+			var one, many Call
+			for _, h := range before {
+				one.SetHeader(h.Name, h.Value)
+				many.SetHeader(h.Name, h.Value)
+			}
+			for _, h := range batch {
+				one.SetHeader(h.Name, h.Value)
+			}
+			allocs := testing.AllocsPerRun(1, func() { many.SetHeaders(batch...) })
+			if fmt.Sprint(many.Headers()) != fmt.Sprint(one.Headers()) {
+				t.Errorf("%v then %v: SetHeaders gave %v, SetHeader one by one %v", before, batch, many.Headers(), one.Headers())
+			}
+			if allocs > 1 {
+				t.Errorf("%v then %v: %v allocations, want at most 1", before, batch, allocs)
+			}
+			// A batch on a call without headers leaves room for the ones later stages add (the router's two).
+			if n := len(many.Headers()); before == nil && len(batch) > 0 && cap(many.Headers()) < n+2 {
+				t.Errorf("%v then %v: %d headers in a capacity of %d", before, batch, n, cap(many.Headers()))
+			}
+		}
+	}
+}

@@ -11,6 +11,7 @@ package rawjson
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -292,6 +293,24 @@ func isLiteralByte(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '+' || c == '.'
 }
 
+// plainASCII returns how many of s's first bytes, a multiple of eight, are printable ASCII other than a quote
+// and a backslash: bytes Unquote keeps as they are.
+func plainASCII(s []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		q, b := x^(ones*'"'), x^(ones*'\\')
+		// A high bit is set where a byte is non-ASCII, or (borrowing) at the first byte under 0x20, equal to a
+		// quote or equal to a backslash; a borrow may mark the bytes after such a byte too, which is harmless:
+		// the word is then read byte by byte.
+		if (x|(x-ones*0x20)|(q-ones)&^q|(b-ones)&^b)&highs != 0 {
+			break
+		}
+	}
+	return i
+}
+
 // Unquote returns the text of the JSON string literal lit (quotes included) as encoding/json decodes it:
 // escapes resolved, a lone or malformed UTF-16 surrogate and invalid UTF-8 replaced by U+FFFD. ok is false
 // when lit is not a well-formed string literal (an unknown escape, a control character, a stray quote).
@@ -300,8 +319,9 @@ func Unquote(lit []byte) (s string, ok bool) {
 		return "", false
 	}
 	in := lit[1 : len(lit)-1]
-	// Most strings have nothing to resolve: return them as they are.
-	i := 0
+	// Most strings have nothing to resolve: return them as they are. Eight bytes at a time while they are plain
+	// ASCII, then byte by byte.
+	i := plainASCII(in)
 	for i < len(in) {
 		c := in[i]
 		if c == '\\' || c == '"' || c < 0x20 {

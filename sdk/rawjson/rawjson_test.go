@@ -427,7 +427,11 @@ func TestEachElement(t *testing.T) {
 var unquoteCases = []string{`""`, `"plain"`, `"a\nb\tc\"d\\e\/f\bg\fh\ri"`, `"\u00e9\u4e2d\uD83D\uDE00"`,
 	`"\uD83D"`, `"\uD83Dx"`, `"\uDE00\uD83D"`, `"\uD83D\u0041"`, `"\uD83D\uD83D\uDE00"`, "\"caf\xc3\xa9\"",
 	"\"bad \xff utf8\"", `"\u00"`, `"\x"`, `"\'"`, "\"ctl\x01\"", `"a"b"`, `"trailing\"`, `"`, `abc`, `"\u12G4"`,
-	`"\uDBFF\uDFFF"`, "\"\xed\xa0\x80\""}
+	`"\uDBFF\uDFFF"`, "\"\xed\xa0\x80\"",
+	// Long enough to be scanned eight bytes at a time, with what stops the scan at each place in a word.
+	`"The quick brown fox jumps over the lazy dog. The quick brown fox."`, `"0123456789abcdef\n0123456789"`,
+	`"0123456\"89abcdef"`, "\"01234567\x1f9abcdef\"", "\"0123456789abcd\xc3\xa9\"", "\"0123456789abcdef\x7f~ \"",
+	"\"0123456789abcde\x00\"", "\"\x20\x21\x23\x5b\x5d\x7e\x7f\x20 !#[]~\x7f\"", `"01234567"`, "\"0123456\x80\""}
 
 func checkUnquote(t *testing.T, lit string) {
 	t.Helper()

@@ -19,20 +19,21 @@ func (tr *Translator) ParseChat(t *sdk.Target, req *sdk.ChatRequest, resp *sdk.H
 	}
 	jsonMode := wantsJSON(req)
 	msg := sdk.Message{Role: "assistant"}
-	var text, reasoning []byte
+	var text joined
+	var reasoning []byte
 	onlyJSONTool := false
 	if m := cr.Output.Message; m != nil {
 		for _, c := range m.Content {
 			switch {
 			case c.Text != nil:
-				text = append(text, *c.Text...)
+				text.add(*c.Text)
 			case c.ToolUse != nil:
 				args, err := toolArguments(c.ToolUse.Input)
 				if err != nil {
 					return nil, err
 				}
 				if jsonMode && c.ToolUse.Name == jsonToolName {
-					text = append(text, args...)
+					text.add(args)
 					onlyJSONTool = len(msg.ToolCalls) == 0
 					continue
 				}
@@ -44,8 +45,8 @@ func (tr *Translator) ParseChat(t *sdk.Target, req *sdk.ChatRequest, resp *sdk.H
 			}
 		}
 	}
-	if len(text) > 0 || len(msg.ToolCalls) == 0 {
-		msg.Content = sdk.TextContent(string(text))
+	if text.len() > 0 || len(msg.ToolCalls) == 0 {
+		msg.Content = sdk.TextContent(text.String())
 	} else {
 		msg.Content = sdk.Content{Null: true}
 	}
@@ -66,6 +67,40 @@ func (tr *Translator) ParseChat(t *sdk.Target, req *sdk.ChatRequest, resp *sdk.H
 		Choices: []sdk.Choice{{Index: 0, Message: msg, FinishReason: finish}},
 		Usage:   usage(cr.Usage),
 	}, nil
+}
+
+// joined is text made of parts, joined only when there is more than one: an answer is usually one text block,
+// whose string is then used as it is rather than copied twice.
+type joined struct {
+	first string
+	more  []byte // all the parts, once there is a second
+	n     int
+}
+
+func (j *joined) add(s string) {
+	switch j.n {
+	case 0:
+		j.first = s
+	case 1:
+		j.more = append(append(make([]byte, 0, len(j.first)+len(s)), j.first...), s...)
+	default:
+		j.more = append(j.more, s...)
+	}
+	j.n++
+}
+
+func (j *joined) len() int {
+	if j.n > 1 {
+		return len(j.more)
+	}
+	return len(j.first)
+}
+
+func (j *joined) String() string {
+	if j.n > 1 {
+		return string(j.more)
+	}
+	return j.first
 }
 
 // toolArguments returns a tool input as the JSON text OpenAI's arguments hold.

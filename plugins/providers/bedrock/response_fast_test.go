@@ -101,3 +101,17 @@ func BenchmarkParseConverse(b *testing.B) {
 		}
 	}
 }
+
+// TestJoined checks the text of an answer's blocks against strings.Join, for none, one and several parts.
+func TestJoined(t *testing.T) {
+	for _, parts := range [][]string{nil, {""}, {"Hello"}, {"Hello", " there."}, {"a", "", "bc", "def"}} {
+		var j joined
+		for _, p := range parts {
+			j.add(p)
+		}
+		want := strings.Join(parts, "")
+		if j.String() != want || j.len() != len(want) {
+			t.Errorf("%q: %q (len %d), want %q", parts, j.String(), j.len(), want)
+		}
+	}
+}

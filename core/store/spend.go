@@ -1,16 +1,18 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -267,19 +269,19 @@ func (s *Store) insertSpendArrays(ctx context.Context, tx *sql.Tx, rows []*Spend
 	return insertedIDs(res)
 }
 
-// spendColumns are spendCols, one by one.
-var spendColumns = strings.Split(strings.ReplaceAll(spendCols, " ", ""), ",")
-
 // copySpendLogs inserts rows with COPY (PostgreSQL), on conn, inside the transaction open on it. A request id
 // already stored fails it as a whole, as a plain INSERT would (ErrConflict).
 func (s *Store) copySpendLogs(ctx context.Context, conn *sql.Conn, rows []*SpendLog) (map[string]bool, error) {
-	src := &spendCopySource{rows: rows, i: -1, d: s.d}
-	err := conn.Raw(func(dc any) error {
+	data, err := spendCopyData(rows)
+	if err != nil {
+		return nil, err
+	}
+	err = conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("store: copy spend logs: a %T is not a pgx connection", dc)
 		}
-		_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{"spend_logs"}, spendColumns, src)
+		_, err := c.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), spendCopySQL)
 		return err
 	})
 	if err != nil {
@@ -288,35 +290,64 @@ func (s *Store) copySpendLogs(ctx context.Context, conn *sql.Conn, rows []*Spend
 	return allIDs(rows), nil
 }
 
-// spendCopySource gives COPY the rows one at a time, in one reused slice of values: pgx encodes a row before it
-// asks for the next.
-type spendCopySource struct {
-	rows []*SpendLog
-	i    int
-	d    dialect
-	row  [23]any
-	err  error
-}
+const spendCopySQL = "COPY spend_logs (" + spendCols + ") FROM STDIN (FORMAT binary)"
 
-func (c *spendCopySource) Next() bool {
-	c.i++
-	return c.i < len(c.rows) && c.err == nil
-}
-
-func (c *spendCopySource) Values() ([]any, error) {
-	l := c.rows[c.i]
-	m, g, err := l.jsonColumns()
-	if err != nil {
-		c.err = err
-		return nil, err
+// spendCopyData encodes rows in COPY's binary format, for the column types of spend_logs on PostgreSQL (text,
+// bigint, double precision, timestamptz, boolean, jsonb), in spendCols' order. pgx's CopyFrom, used before,
+// looked up an encoding plan for each of a row's 23 values and asked the server for the table's column types
+// first; the types here are the schema's. TestSpendCopyDataMatchesPgx holds each value's bytes to pgx's.
+func spendCopyData(rows []*SpendLog) ([]byte, error) {
+	b := make([]byte, 0, 19+len(rows)*512)
+	b = append(b, "PGCOPY\n\xff\r\n\x00"...)
+	b = binary.BigEndian.AppendUint32(b, 0) // flags
+	b = binary.BigEndian.AppendUint32(b, 0) // header extension
+	for _, l := range rows {
+		m, g, err := l.jsonColumns()
+		if err != nil {
+			return nil, err
+		}
+		b = binary.BigEndian.AppendUint16(b, 23)
+		for _, v := range [...]string{l.RequestID, l.APIKey, l.KeyAlias, l.TeamID, l.UserID, l.EndUser, l.ModelGroup,
+			l.Model, l.DeploymentID, l.Provider, l.CallType} {
+			b = copyText(b, v)
+		}
+		for _, v := range [...]int64{l.PromptTokens, l.CompletionTokens, l.TotalTokens, l.CachedTokens} {
+			b = copyInt8(b, v)
+		}
+		b = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(b, 8), math.Float64bits(l.Spend))
+		b = copyTime(copyTime(b, l.StartTime), l.end())
+		b = copyInt8(b, l.LatencyMS)
+		b = copyText(b, l.Status)
+		b = binary.BigEndian.AppendUint32(b, 1)
+		if l.CacheHit {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+		b = copyJSONB(copyJSONB(b, m), g)
 	}
-	c.row = [23]any{l.RequestID, l.APIKey, l.KeyAlias, l.TeamID, l.UserID, l.EndUser, l.ModelGroup, l.Model,
-		l.DeploymentID, l.Provider, l.CallType, l.PromptTokens, l.CompletionTokens, l.TotalTokens, l.CachedTokens,
-		l.Spend, c.d.timeArg(l.StartTime), c.d.timeArg(l.end()), l.LatencyMS, l.Status, l.CacheHit, []byte(m), []byte(g)}
-	return c.row[:], nil
+	return binary.BigEndian.AppendUint16(b, 0xffff), nil // the end: a field count of -1
 }
 
-func (c *spendCopySource) Err() error { return c.err }
+func copyText(b []byte, s string) []byte {
+	return append(binary.BigEndian.AppendUint32(b, uint32(len(s))), s...)
+}
+
+func copyInt8(b []byte, v int64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(b, 8), uint64(v))
+}
+
+// copyTime encodes a timestamptz: microseconds since 2000-01-01 UTC (truncated, as timeArg does).
+func copyTime(b []byte, t time.Time) []byte {
+	const pgEpoch = 946684800 * 1000000 // 2000-01-01 in microseconds since 1970
+	us := t.Unix()*1000000 + int64(t.Nanosecond())/1000 - pgEpoch
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(b, 8), uint64(us))
+}
+
+// copyJSONB encodes a jsonb: its version (1) and the JSON text.
+func copyJSONB(b []byte, s string) []byte {
+	return append(append(binary.BigEndian.AppendUint32(b, uint32(1+len(s))), 1), s...)
+}
 
 // insertedIDs reads the request ids an INSERT ... RETURNING request_id inserted, and closes res.
 func insertedIDs(res *sql.Rows) (map[string]bool, error) {

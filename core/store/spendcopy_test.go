@@ -23,7 +23,7 @@ func trickySpendLogs() []SpendLog {
 		{RequestID: "r-text", APIKey: "tab\there", KeyAlias: "new\nline\r\n", TeamID: `back\slash \N`, UserID: "日本語 🚀",
 			EndUser: `"quoted" 'single'`, ModelGroup: "", Model: "a,b;c|d", DeploymentID: "\\.", Provider: "\x7f\x01",
 			CallType: strings.Repeat("x", 300), Status: "failure", CacheHit: true, StartTime: t0.Add(-30 * 365 * 24 * time.Hour),
-			Metadata: map[string]any{"k\t": "v\\n\"", "n": 1.5, "nested": map[string]any{"a": []any{"x", true, nil}}},
+			Metadata:    map[string]any{"k\t": "v\\n\"", "n": 1.5, "nested": map[string]any{"a": []any{"x", true, nil}}},
 			RequestTags: []string{"t\n1", `t\2`}},
 		{RequestID: "r-numbers", PromptTokens: -1, CompletionTokens: math.MaxInt64, TotalTokens: math.MinInt64 + 1,
 			CachedTokens: 1 << 40, Spend: 1e300, LatencyMS: math.MaxInt64, StartTime: time.Date(2999, 12, 31, 23, 59, 59, 999999999, time.UTC),

@@ -453,7 +453,7 @@ func (r *RedisState) Failed(ctx context.Context, id string, allowedFails int, co
 			allowedFails, ms, until.UnixMilli(), minuteKeyTTL.Milliseconds()), 2)
 		if r.end(probe, err) {
 			var known time.Time
-			if v[1] > 0 {
+			if v[1] >= 0 { // a PTTL of 0: the key is there for less than a millisecond more
 				known = expiry(r.now(), v[1])
 			}
 			r.cooldowns.update(id, known)
@@ -508,7 +508,9 @@ func (r *RedisState) fetchCooldowns(ctx context.Context, ids []string, now time.
 	out := make([]time.Time, len(ids))
 	done := r.now()
 	for i, c := range cmds {
-		if left := c.Val(); left > 0 {
+		// A key with less than a millisecond left answers 0 (a missing one -2, one without expiry -1): it is still
+		// there, and a failure now would find it.
+		if left := c.Val(); left >= 0 {
 			out[i] = expiry(done, left.Milliseconds())
 		}
 	}

@@ -76,7 +76,11 @@ func header(t *sdk.Target, accept string) http.Header {
 // marshal encodes the request with its passthrough members.
 func (r *converseRequest) marshal() ([]byte, error) {
 	type plain converseRequest
-	b, err := json.Marshal((*plain)(r))
+	b, ok := appendConverseFast(make([]byte, 0, r.sizeHint()), r)
+	var err error
+	if !ok {
+		b, err = json.Marshal((*plain)(r))
+	}
 	if err != nil || len(r.Passthrough) == 0 {
 		return b, err
 	}

@@ -104,6 +104,22 @@ func viewError(err error) *errorView {
 		Param: e.Param, Message: e.Message}
 }
 
+// chatCase reads a request case of testdata/chat: the deployment (a target of tr) and the OpenAI request.
+func chatCase(t *testing.T, tr *Translator, path string) (*sdk.Target, *sdk.ChatRequest) {
+	t.Helper()
+	var c struct {
+		caseTarget
+		Request json.RawMessage `json:"request"`
+	}
+	readJSON(t, path, &c)
+	tg := c.target(t, tr)
+	var req sdk.ChatRequest
+	if err := json.Unmarshal(c.Request, &req); err != nil {
+		t.Fatal(err)
+	}
+	return tg, &req
+}
+
 // Requests out: testdata/chat/<case>.json holds the deployment and the OpenAI request; the golden file the
 // Converse request built from them (or the error).
 func TestBuildChatGolden(t *testing.T) {
@@ -111,18 +127,9 @@ func TestBuildChatGolden(t *testing.T) {
 	for _, path := range cases(t, "chat", ".json") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			t.Parallel()
-			var c struct {
-				caseTarget
-				Request json.RawMessage `json:"request"`
-			}
-			readJSON(t, path, &c)
 			tr := testTranslator(nil)
-			tg := c.target(t, tr)
-			var req sdk.ChatRequest
-			if err := json.Unmarshal(c.Request, &req); err != nil {
-				t.Fatal(err)
-			}
-			out, err := tr.BuildChat(tg, &req)
+			tg, req := chatCase(t, tr, path)
+			out, err := tr.BuildChat(tg, req)
 			type view struct {
 				URL    string          `json:"url,omitempty"`
 				Header http.Header     `json:"header,omitempty"`

@@ -5,8 +5,6 @@ import (
 	"math"
 	"path/filepath"
 	"testing"
-
-	"github.com/switchyard/gateway/sdk"
 )
 
 // checkConverseFast holds appendConverseFast to encoding/json: the same bytes whenever it takes the request.
@@ -33,18 +31,7 @@ func TestAppendConverseFastMatchesEncodingJSON(t *testing.T) {
 	t.Parallel()
 	took := map[string]bool{}
 	for _, path := range cases(t, "chat", ".json") {
-		var c struct {
-			caseTarget
-			Request json.RawMessage `json:"request"`
-		}
-		readJSON(t, path, &c)
-		tr := testTranslator(nil)
-		tg := c.target(t, tr)
-		var req sdk.ChatRequest
-		if err := json.Unmarshal(c.Request, &req); err != nil {
-			t.Fatal(err)
-		}
-		r, err := buildConverse(tg, &req)
+		r, err := buildConverse(chatCase(t, testTranslator(nil), path))
 		if err != nil {
 			continue
 		}

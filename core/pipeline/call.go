@@ -143,18 +143,7 @@ func (c *Call) Fail(err error) {
 }
 
 // SetHeader adds a response header (replacing an earlier one of the same name).
-func (c *Call) SetHeader(name, value string) {
-	for i := range c.header {
-		if c.header[i].Name == name {
-			c.header[i].Value = value
-			return
-		}
-	}
-	if c.header == nil {
-		c.header = make([]Header, 0, spareHeaders)
-	}
-	c.header = append(c.header, Header{name, value})
-}
+func (c *Call) SetHeader(name, value string) { c.SetHeaders(Header{name, value}) }
 
 // spareHeaders is the room left for more headers when the list grows: the router adds two to every call, the
 // governance stage six rate-limit headers and the cost. Growing by doubling from one took five allocations for

@@ -34,6 +34,7 @@ func client(t *testing.T, secret string) (*bedrockruntime.Client, *bedrockfake.S
 	c := bedrockruntime.NewFromConfig(aws.Config{
 		Region:      bedrockfake.DefaultRegion,
 		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secret, ""),
+		HTTPClient:  bedrockfake.SDKHTTPClient(),
 	}, func(o *bedrockruntime.Options) {
 		o.BaseEndpoint = aws.String(srv.URL)
 		o.RetryMaxAttempts = 1

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/switchyard/gateway/sdk"
 )
 
 const spendCols = "request_id, api_key, key_alias, team_id, user_id, end_user, model_group, model, deployment_id, " +
@@ -150,11 +152,15 @@ const spendInsertChunk = 50
 func (s *Store) insertSpendChunk(ctx context.Context, tx *sql.Tx, rows []*SpendLog, careful bool) (map[string]bool, error) {
 	a := &args{d: s.d, vals: make([]any, 0, 23*len(rows))}
 	for _, l := range rows {
+		metadata, tags, err := l.jsonColumns()
+		if err != nil {
+			return nil, err
+		}
 		start, end := l.StartTime, l.end()
 		a.v(l.RequestID).v(l.APIKey).v(l.KeyAlias).v(l.TeamID).v(l.UserID).v(l.EndUser).v(l.ModelGroup).
 			v(l.Model).v(l.DeploymentID).v(l.Provider).v(l.CallType).v(l.PromptTokens).v(l.CompletionTokens).
 			v(l.TotalTokens).v(l.CachedTokens).v(l.Spend).v(s.d.timeArg(start)).v(s.d.timeArg(end)).
-			v(l.LatencyMS).v(l.Status).v(l.CacheHit).j(l.Metadata, "{}").j(l.RequestTags, "[]")
+			v(l.LatencyMS).v(l.Status).v(l.CacheHit).v(metadata).v(tags)
 	}
 	if a.err != nil {
 		return nil, a.err
@@ -194,17 +200,30 @@ func (l *SpendLog) end() time.Time {
 	return l.EndTime
 }
 
-// jsonColumns are the row's metadata and request tags as the JSON text the table holds.
+// jsonColumns are the row's metadata and request tags as the JSON text the table holds. Most rows carry neither,
+// and tags are plain strings: those are written here; metadata that is there goes through encoding/json.
 func (l *SpendLog) jsonColumns() (metadata, tags string, err error) {
-	m, err := jsonArg(l.Metadata, "{}")
-	if err != nil {
-		return "", "", err
+	metadata, tags = "{}", "[]"
+	if len(l.Metadata) > 0 {
+		m, err := jsonArg(l.Metadata, "{}")
+		if err != nil {
+			return "", "", err
+		}
+		metadata = m.(string)
 	}
-	g, err := jsonArg(l.RequestTags, "[]")
-	if err != nil {
-		return "", "", err
+	if len(l.RequestTags) > 0 {
+		b := make([]byte, 0, 2+len(l.RequestTags)*16)
+		for i, t := range l.RequestTags {
+			if i == 0 {
+				b = append(b, '[')
+			} else {
+				b = append(b, ',')
+			}
+			b = sdk.AppendJSONString(b, t)
+		}
+		tags = string(append(b, ']'))
 	}
-	return m.(string), g.(string), nil
+	return metadata, tags, nil
 }
 
 // spendArraysSQL inserts spend logs given as one array per column (PostgreSQL); spendArraysOnConflict, added,

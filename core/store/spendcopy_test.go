@@ -124,3 +124,29 @@ func TestSpendLogsRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+// TestSpendJSONColumns holds the JSON text of a row's metadata and tags, written without encoding/json for
+// the usual rows, to what encoding/json writes (as jsonArg does for the other tables), empty and absent alike.
+func TestSpendJSONColumns(t *testing.T) {
+	rows := append(trickySpendLogs(),
+		SpendLog{RequestID: "empty", Metadata: map[string]any{}, RequestTags: []string{}},
+		SpendLog{RequestID: "one-tag", RequestTags: []string{"prod"}},
+		SpendLog{RequestID: "tag-escapes", RequestTags: []string{"<a&b>", "\u2028\u2029", "\xff bad utf-8", "\b\f\x00\x1f", ""}})
+	for _, l := range rows {
+		meta, tags, err := l.jsonColumns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantMeta, err := jsonArg(l.Metadata, "{}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTags, err := jsonArg(l.RequestTags, "[]")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if meta != wantMeta || tags != wantTags {
+			t.Errorf("%s: metadata %s, tags %s; encoding/json: %s, %s", l.RequestID, meta, tags, wantMeta, wantTags)
+		}
+	}
+}

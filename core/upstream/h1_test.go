@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -571,7 +572,7 @@ func TestSendFollowsRedirectsLikeHTTPClient(t *testing.T) {
 	})
 	c := NewClient(Options{})
 	t.Cleanup(c.CloseIdle)
-	req, _ := newRequest(context.Background(), http.MethodPost, srv.URL+"/v1/chat/completions/", []byte(`{"a":1}`))
+	req, _ := newRequest(context.Background(), http.MethodPost, srv.URL+"/v1/chat/completions/", []byte(`{"a":1}`), nil)
 	resp, err := c.send(req)
 	if err != nil {
 		t.Fatal(err)
@@ -782,31 +783,60 @@ func TestH1ConsecutiveCallsKeepTheConnectionsDeadline(t *testing.T) {
 	}
 }
 
-// newRequest sets up a request as http.NewRequestWithContext does with a bytes.Reader of the same body.
+// newRequest, given the URL urlCache parsed, sets up a request as http.NewRequestWithContext does with a
+// bytes.Reader of the same body.
 func TestNewRequestLikeNetHTTP(t *testing.T) {
 	t.Parallel()
-	for _, body := range []string{`{"a":1}`, ""} {
-		for _, method := range []string{http.MethodPost, http.MethodGet} {
-			want, _ := http.NewRequestWithContext(context.Background(), method, "http://h:1/p?q=1", strings.NewReader(body))
-			got, err := newRequest(context.Background(), method, "http://h:1/p?q=1", []byte(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.ContentLength != want.ContentLength || (got.Body == http.NoBody) != (want.Body == http.NoBody) ||
-				got.URL.String() != want.URL.String() || got.Host != want.Host || got.GetBody == nil {
-				t.Errorf("%s %q: length %d, no body %v, URL %s, host %s; net/http: %d, %v, %s, %s", method, body,
-					got.ContentLength, got.Body == http.NoBody, got.URL, got.Host, want.ContentLength,
-					want.Body == http.NoBody, want.URL, want.Host)
-			}
-			for range 2 {
-				rc, _ := got.GetBody()
-				if b, _ := io.ReadAll(rc); string(b) != body {
-					t.Errorf("%s %q: GetBody gave %q", method, body, b)
+	var cache urlCache
+	for _, raw := range []string{"http://h:1/p?q=1", "http://h:/p", "http://u:pw@[::1]:/p#f", "https://h/p"} {
+		for _, body := range []string{`{"a":1}`, ""} {
+			for _, method := range []string{http.MethodPost, http.MethodGet} {
+				want, _ := http.NewRequestWithContext(context.Background(), method, raw, strings.NewReader(body))
+				got, err := newRequest(context.Background(), method, raw, []byte(body), &cache)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.ContentLength != want.ContentLength || (got.Body == http.NoBody) != (want.Body == http.NoBody) ||
+					!reflect.DeepEqual(got.URL, want.URL) || got.Host != want.Host || got.GetBody == nil ||
+					got.Method != want.Method || got.Proto != want.Proto || got.Header == nil {
+					t.Errorf("%s %s %q: length %d, no body %v, URL %#v, host %s; net/http: %d, %v, %#v, %s", method, raw,
+						body, got.ContentLength, got.Body == http.NoBody, got.URL, got.Host, want.ContentLength,
+						want.Body == http.NoBody, want.URL, want.Host)
+				}
+				for range 2 {
+					rc, _ := got.GetBody()
+					if b, _ := io.ReadAll(rc); string(b) != body {
+						t.Errorf("%s %q: GetBody gave %q", method, body, b)
+					}
 				}
 			}
 		}
 	}
-	if _, err := newRequest(context.Background(), http.MethodPost, "http://h:1/%zz", nil); err == nil {
+	if _, err := newRequest(context.Background(), "BAD METHOD", "http://h:1/p", nil, &cache); err == nil {
+		t.Error("a bad method is not an error")
+	}
+	if _, err := newRequest(context.Background(), http.MethodPost, "http://h:1/%zz", nil, &cache); err == nil {
 		t.Error("a bad URL is not an error")
+	}
+}
+
+// urlCache writes url.Parse's URL, parsed or remembered, into a URL of the caller's.
+func TestURLCache(t *testing.T) {
+	t.Parallel()
+	var cache urlCache
+	for i, raw := range []string{"http://h:1/a?q=1", "http://h:1/a?q=1", "http://h:1/a?q=1", "http://h:1/b", "http://h:1/%zz", "http://h:1/b", "http://h:1/a?q=1"} {
+		want, wantErr := url.Parse(raw)
+		got := &url.URL{Path: "/left/over"}
+		err := cache.parse(got, raw)
+		if wantErr != nil {
+			want = &url.URL{Path: "/left/over"} // untouched
+		}
+		if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("call %d, %s: %#v, %v; url.Parse: %#v, %v", i, raw, got, err, want, wantErr)
+		}
+		if err == nil {
+			// A request may change its URL (a redirect, the host's empty port): the next call must not see it.
+			got.Path, got.Host = "/changed", "other:2"
+		}
 	}
 }

@@ -12,6 +12,7 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -54,7 +55,12 @@ var requestLabels = []string{"model_group", "deployment", "provider", "key_alias
 // New returns the gateway's metrics, with Go runtime and process collectors.
 func New() *Metrics {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// go_gc_heap_live_bytes joins the defaults: the heap the last collection found live. Heap in use also
+	// counts the garbage since then, which the gateway lets grow to several times the live heap (cmd/gateway's
+	// GC tuning), so only the live heap shows memory held over time.
+	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	latency := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 	m := &Metrics{
 		reg: reg,

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -154,5 +155,30 @@ func BenchmarkObserve(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		m.Observe(c)
+	}
+}
+
+// The Go collector exports its defaults and the live heap, which the soak benchmark and operators watch for
+// memory held over time.
+func TestGoRuntimeMetrics(t *testing.T) {
+	runtime.GC() // the live heap is known from the first collection on
+	families, err := New().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"go_gc_heap_live_bytes": false, "go_memstats_heap_inuse_bytes": false, "go_goroutines": false,
+		"process_resident_memory_bytes": false}
+	for _, f := range families {
+		if _, ok := want[f.GetName()]; ok {
+			want[f.GetName()] = true
+			if f.GetName() == "go_gc_heap_live_bytes" && f.GetMetric()[0].GetGauge().GetValue() <= 0 {
+				t.Errorf("go_gc_heap_live_bytes is %v", f.GetMetric()[0].GetGauge().GetValue())
+			}
+		}
+	}
+	for name, found := range want {
+		if !found {
+			t.Errorf("%s is not exported", name)
+		}
 	}
 }

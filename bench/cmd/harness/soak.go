@@ -34,8 +34,10 @@ type soakSample struct {
 	Seconds float64 `json:"seconds"`
 	RSSKiB  int64   `json:"rss_kib"`
 	FDs     int     `json:"fds"`
-	// HeapInUse and Goroutines come from the gateway's /metrics (Go collector); -1 when it has none.
+	// HeapInUse, HeapLive and Goroutines come from the gateway's /metrics (Go collector); -1 when it has
+	// none. The live heap is what the last collection kept; in use also counts the garbage made since.
 	HeapInUseKiB int64 `json:"heap_in_use_kib"`
+	HeapLiveKiB  int64 `json:"heap_live_kib"`
 	Goroutines   int   `json:"goroutines"`
 }
 
@@ -53,14 +55,14 @@ func (h *harness) soak(ctx context.Context, rec *runRecord, sc scenario, ep endp
 	start := time.Now()
 	sample := func() soakSample {
 		s := soakSample{Seconds: time.Since(start).Seconds(), RSSKiB: rssOfPids(watched), HeapInUseKiB: -1,
-			Goroutines: -1}
+			HeapLiveKiB: -1, Goroutines: -1}
 		for _, pid := range watched {
 			if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 				s.FDs += len(ents)
 			}
 		}
 		if ep.gateway {
-			s.HeapInUseKiB, s.Goroutines = goMetrics(ctx, ep.url)
+			s.HeapInUseKiB, s.HeapLiveKiB, s.Goroutines = goMetrics(ctx, ep.url)
 		}
 		return s
 	}
@@ -114,10 +116,10 @@ func (h *harness) soak(ctx context.Context, rec *runRecord, sc scenario, ep endp
 	return nil
 }
 
-// goMetrics reads go_memstats_heap_inuse_bytes and go_goroutines from a gateway's /metrics, -1 each when
-// they cannot be read.
-func goMetrics(ctx context.Context, base string) (heapKiB int64, goroutines int) {
-	heapKiB, goroutines = -1, -1
+// goMetrics reads go_memstats_heap_inuse_bytes, go_gc_heap_live_bytes and go_goroutines from a gateway's
+// /metrics, -1 each when they cannot be read.
+func goMetrics(ctx context.Context, base string) (heapKiB, liveKiB int64, goroutines int) {
+	heapKiB, liveKiB, goroutines = -1, -1, -1
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
@@ -145,6 +147,8 @@ func goMetrics(ctx context.Context, base string) (heapKiB int64, goroutines int)
 		switch name {
 		case "go_memstats_heap_inuse_bytes":
 			heapKiB = int64(v) / 1024
+		case "go_gc_heap_live_bytes":
+			liveKiB = int64(v) / 1024
 		case "go_goroutines":
 			goroutines = int(v)
 		}
@@ -207,10 +211,12 @@ func (h *harness) writeSoak(b *strings.Builder, scs []scenario, tgts []targetSpe
 	fmt.Fprintf(b, "Each target serves %d connections of plain requests and %d of streams against the 20 ms "+
 		"upstream for %s, sampled every %s. Growth is the rise of a straight line fitted through the samples "+
 		"under load after the first fifth of the run; it counts as growth past 5%% of the line's start (at least "+
-		"2 MiB) for memory, and past 5 for goroutines and open files. Target: no growth.\n\n",
+		"2 MiB) for memory, and past 5 for goroutines and open files. The Go heap judged is the live heap (what "+
+		"the last collection kept), or the heap in use where the gateway does not export it: in use also "+
+		"counts the garbage made since, which swings with each collection. Target: no growth.\n\n",
 		soakPlainConns, soakStreamConns, sc.duration, soakEvery(sc.duration))
 	b.WriteString("| target | requests (errors) | streams (errors) | RSS: start of fit → end, fitted rise | " +
-		"Go heap in use: fitted rise | goroutines: first → last under load | open files: first → last | " +
+		"Go heap live (or in use): fitted rise | goroutines: first → last under load | open files: first → last | " +
 		"RSS after the load | verdict |\n|---|---:|---:|---|---|---|---|---:|---|\n")
 	for _, t := range tgts {
 		for _, r := range h.runsOf(sc.name, t.name) {
@@ -221,14 +227,18 @@ func (h *harness) writeSoak(b *strings.Builder, scs []scenario, tgts []targetSpe
 			under := ss[:len(ss)-1]
 			first, last := under[len(under)/5], under[len(under)-1]
 			rssRise, rssBase := soakGrowth(ss, func(s soakSample) float64 { return float64(s.RSSKiB) })
-			heapRise, heapBase := soakGrowth(ss, func(s soakSample) float64 { return float64(s.HeapInUseKiB) })
+			heapOf, heapName := func(s soakSample) int64 { return s.HeapLiveKiB }, "live"
+			if first.HeapLiveKiB < 0 {
+				heapOf, heapName = func(s soakSample) int64 { return s.HeapInUseKiB }, "in use"
+			}
+			heapRise, heapBase := soakGrowth(ss, func(s soakSample) float64 { return float64(heapOf(s)) })
 			grew := []string{}
 			if rssRise > soakAllowance(rssBase) {
 				grew = append(grew, "RSS")
 			}
 			heap := "—"
-			if first.HeapInUseKiB >= 0 {
-				heap = fmt.Sprintf("%+.1f MiB (from %.1f)", heapRise/1024, heapBase/1024)
+			if heapOf(first) >= 0 {
+				heap = fmt.Sprintf("%s %+.1f MiB (from %.1f)", heapName, heapRise/1024, heapBase/1024)
 				if heapRise > soakAllowance(heapBase) {
 					grew = append(grew, "heap")
 				}
@@ -257,7 +267,7 @@ func (h *harness) writeSoak(b *strings.Builder, scs []scenario, tgts []targetSpe
 				fmtMiB(ss[len(ss)-1].RSSKiB), verdict)
 		}
 	}
-	b.WriteString("\nSamples (RSS MiB / Go heap in use MiB / goroutines), every minute:\n\n")
+	b.WriteString("\nSamples (RSS MiB / Go heap live MiB / Go heap in use MiB / goroutines), every minute:\n\n")
 	for _, t := range tgts {
 		for _, r := range h.runsOf(sc.name, t.name) {
 			if r.Soak == nil {
@@ -270,8 +280,12 @@ func (h *harness) writeSoak(b *strings.Builder, scs []scenario, tgts []targetSpe
 					continue
 				}
 				next = s.Seconds + 60
-				parts = append(parts, fmt.Sprintf("%.0f min: %.1f / %.1f / %d", s.Seconds/60,
-					float64(s.RSSKiB)/1024, float64(s.HeapInUseKiB)/1024, s.Goroutines))
+				live := "—"
+				if s.HeapLiveKiB >= 0 {
+					live = fmt.Sprintf("%.1f", float64(s.HeapLiveKiB)/1024)
+				}
+				parts = append(parts, fmt.Sprintf("%.0f min: %.1f / %s / %.1f / %d", s.Seconds/60,
+					float64(s.RSSKiB)/1024, live, float64(s.HeapInUseKiB)/1024, s.Goroutines))
 			}
 			fmt.Fprintf(b, "- %s: %s\n", t.name, strings.Join(parts, "; "))
 		}

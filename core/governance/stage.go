@@ -109,7 +109,7 @@ func (s *Stage) Intercept(c *pipeline.Call) {
 
 // After settles the call: its tokens and cost replace its reservations. A stream the client left before the
 // upstream reported usage is billed for what it produced: its prompt counted with the model's tokenizer and a
-// token per chunk streamed.
+// token per chunk of the answer streamed.
 func (s *Stage) After(c *pipeline.Call) {
 	if c.Usage == nil && c.StreamedChunks > 0 && !c.CacheHit {
 		c.Usage, c.UsageEstimated = estimateUsage(c), true
@@ -239,7 +239,8 @@ func rateHeaders(r quota.Remaining, now time.Time, dst *[6]pipeline.Header) []pi
 	return hs
 }
 
-// estimateUsage is the usage of a stream cut short: its prompt's tokens and one token per chunk.
+// estimateUsage is the usage of a stream cut short: its prompt's tokens and one token per chunk that carried some
+// of the answer (the chunk that only opens the stream, or only finishes it, carries none).
 func estimateUsage(c *pipeline.Call) *sdk.Usage {
 	model := c.Model
 	if d := c.Deployment; d != nil && d.Target != nil {
@@ -254,5 +255,5 @@ func estimateUsage(c *pipeline.Call) *sdk.Usage {
 			prompt += tokens.Count(model, p)
 		}
 	}
-	return &sdk.Usage{PromptTokens: prompt, CompletionTokens: c.StreamedChunks, TotalTokens: prompt + c.StreamedChunks}
+	return &sdk.Usage{PromptTokens: prompt, CompletionTokens: c.OutputChunks, TotalTokens: prompt + c.OutputChunks}
 }

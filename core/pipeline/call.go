@@ -84,6 +84,9 @@ type Call struct {
 	Usage *sdk.Usage
 	// StreamedChunks counts the chunks of a stream read from the upstream (usage-only chunks aside).
 	StreamedChunks int
+	// OutputChunks counts those of them that carry some of the answer (content, reasoning, a refusal or a tool
+	// call's delta): not the chunk that only opens the stream with a role, nor one that only finishes it.
+	OutputChunks int
 	// UsageEstimated is true when Usage was estimated by the gateway rather than reported by the upstream (a
 	// stream the client left before the upstream's usage arrived).
 	UsageEstimated bool

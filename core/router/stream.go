@@ -128,8 +128,47 @@ func (m *meteredStream) read() (*sdk.Chunk, error) {
 			m.c.FirstToken = time.Now()
 		}
 		m.c.StreamedChunks++
+		if carriesOutput(ch) {
+			m.c.OutputChunks++
+		}
 		return ch, nil
 	}
+}
+
+var contentMember = []byte(`"content":"`)
+
+// carriesOutput reports whether a chunk carries some of the answer: a non-empty content, reasoning or refusal,
+// or a tool call's delta, in any choice.
+func carriesOutput(ch *sdk.Chunk) bool {
+	if ch.Raw == nil {
+		for i := range ch.Choices {
+			d := &ch.Choices[i].Delta
+			if d.Content != "" || d.ReasoningContent != "" || d.Refusal != "" || len(d.ToolCalls) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	// Most chunks of a stream carry text: in compact JSON, a "content" member with a non-empty string can only be
+	// a delta's (logprobs' content is an array, and a quote inside a string is escaped), so that is checked first.
+	if i := bytes.Index(ch.Raw, contentMember); i >= 0 && i+len(contentMember) < len(ch.Raw) &&
+		ch.Raw[i+len(contentMember)] != '"' {
+		return true
+	}
+	out := false
+	_ = rawjson.EachElement(rawjson.Get(ch.Raw, "choices"), func(choice []byte) bool {
+		_ = rawjson.Each(rawjson.Get(choice, "delta"), func(k, v []byte) bool {
+			switch string(k) {
+			case "content", "reasoning_content", "refusal", "tool_calls":
+				v = bytes.TrimSpace(v)
+				out = len(v) > 0 && !bytes.Equal(v, []byte(`""`)) && !bytes.Equal(v, []byte("null")) &&
+					!bytes.Equal(v, []byte("[]"))
+			}
+			return !out
+		})
+		return !out
+	})
+	return out
 }
 
 // usageOnly reports a chunk that carries usage and no choices.

@@ -364,3 +364,41 @@ func TestStreamCloseAbortsAWaitingNext(t *testing.T) {
 		t.Fatal("Close did not abort Next")
 	}
 }
+
+// A chunk counts as output when it carries content, reasoning, a refusal or a tool call's delta, raw or typed;
+// the role chunk that opens a stream, the finish chunk and a usage chunk do not.
+func TestCarriesOutput(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		raw  string
+		want bool
+	}{
+		{`{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}`, false},
+		{`{"id":"c","choices":[{"index":0,"delta":{"role":"assistant"}}]}`, false},
+		{`{"id":"c","choices":[{"index":0,"delta":{"content":"one"},"finish_reason":null}]}`, true},
+		{`{"id":"c", "choices": [ {"index": 0, "delta": {"content" : " two"}} ]}`, true},
+		{`{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`, false},
+		{`{"id":"c","choices":[{"index":0,"delta":{"content":null},"finish_reason":"stop"}]}`, false},
+		{`{"id":"c","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":8,"total_tokens":12}}`, false},
+		{`{"id":"c","choices":[{"index":0,"delta":{"reasoning_content":"hm"}}]}`, true},
+		{`{"id":"c","choices":[{"index":0,"delta":{"refusal":"no"}}]}`, true},
+		{`{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{"}}]}}]}`, true},
+		{`{"id":"c","choices":[{"index":0,"delta":{}},{"index":1,"delta":{"content":"b"}}]}`, true},
+		{`{"id":"c","choices":[{"index":0,"delta":{},"logprobs":{"content":[{"token":"a"}]},"finish_reason":"stop"}]}`, false},
+		{`{"id":"c","model":"say \"content\":\"x","choices":[{"index":0,"delta":{}}]}`, false},
+		{`{"id":"c"}`, false},
+	} {
+		raw := &sdk.Chunk{Raw: []byte(c.raw)}
+		if got := carriesOutput(raw); got != c.want {
+			t.Errorf("raw %s: %v, want %v", c.raw, got, c.want)
+		}
+		typed, err := raw.Decoded()
+		if err != nil {
+			t.Fatal(err)
+		}
+		typed.Raw = nil
+		if got := carriesOutput(typed); got != c.want {
+			t.Errorf("typed %s: %v, want %v", c.raw, got, c.want)
+		}
+	}
+}

@@ -160,9 +160,7 @@ func carriesOutput(ch *sdk.Chunk) bool {
 		_ = rawjson.Each(rawjson.Get(choice, "delta"), func(k, v []byte) bool {
 			switch string(k) {
 			case "content", "reasoning_content", "refusal", "tool_calls":
-				v = bytes.TrimSpace(v)
-				out = len(v) > 0 && !bytes.Equal(v, []byte(`""`)) && !bytes.Equal(v, []byte("null")) &&
-					!bytes.Equal(v, []byte("[]"))
+				out = !emptyJSON(v)
 			}
 			return !out
 		})
@@ -176,8 +174,16 @@ func usageOnly(ch *sdk.Chunk) bool {
 	if ch.Raw == nil {
 		return len(ch.Choices) == 0
 	}
-	choices := bytes.TrimSpace(rawjson.Get(ch.Raw, "choices"))
-	return choices == nil || bytes.Equal(choices, []byte("[]")) || bytes.Equal(choices, []byte("null"))
+	return emptyJSON(rawjson.Get(ch.Raw, "choices"))
+}
+
+// emptyJSON reports a JSON value that holds nothing: absent, null, an empty string or an empty array.
+func emptyJSON(v []byte) bool {
+	switch string(bytes.TrimSpace(v)) {
+	case "", "null", `""`, "[]":
+		return true
+	}
+	return false
 }
 
 func (m *meteredStream) Close() error {

@@ -326,6 +326,9 @@ func TestUsageOnly(t *testing.T) {
 		{&sdk.Chunk{Raw: json.RawMessage(`{"choices":[]}`)}, true},
 		{&sdk.Chunk{Raw: json.RawMessage(`{"choices":[{"index":0}]}`)}, false},
 		{&sdk.Chunk{Raw: json.RawMessage(`{"id":"a"}`)}, true},
+		{&sdk.Chunk{Raw: json.RawMessage(`{"choices":null}`)}, true},
+		{&sdk.Chunk{Raw: json.RawMessage(`{"choices": [] ,"usage":{}}`)}, true},
+		{&sdk.Chunk{Raw: json.RawMessage(`{"choices": [ {"index":0} ]}`)}, false},
 	}
 	for _, tc := range cases {
 		if got := usageOnly(tc.chunk); got != tc.want {

@@ -31,6 +31,10 @@ type gatewayVariant struct {
 	// governance gives the gateway a fresh data directory (SQLite store, ledger outbox) and has the load
 	// generator use a virtual key with limits and a budget, made at start through /key/generate.
 	governance bool
+	// ledger gives the gateway the same fresh data directory (SQLite store, ledger outbox) but leaves the load
+	// generator on the master key: every request is still priced and written to the spend ledger, with no key
+	// lookup, limits or budget. Set alone, it splits what governance costs into the ledger's share and the rest.
+	ledger bool
 	// shared keeps the store in a fresh PostgreSQL database and the counters in Redis (a unique key prefix),
 	// as replicas sharing state would.
 	shared bool

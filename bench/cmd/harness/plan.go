@@ -79,6 +79,10 @@ var targets = []targetSpec{
 	{name: "gateway-gov", about: "→ the same gateway with governance: a virtual key with RPM, TPM and budget " +
 		"limits, SQLite store and spend ledger in a fresh data directory → fake",
 		start: gatewayTarget(gatewayVariant{governance: true})},
+	{name: "gateway-ledger", about: "→ the same gateway with the SQLite store and spend ledger of gateway-gov but the " +
+		"master key: every request priced and recorded, no key lookup, limits or budget (the ledger's share of " +
+		"governance) → fake",
+		start: gatewayTarget(gatewayVariant{ledger: true})},
 	{name: "gateway-gov-redis-pg", about: "→ gateway-gov with its counters (and the router's) in Redis and its " +
 		"store in a fresh PostgreSQL database → fake",
 		prepare: prepareShared, start: gatewayTarget(gatewayVariant{governance: true, shared: true})},
@@ -95,7 +99,7 @@ var targets = []targetSpec{
 }
 
 // defaultTargets is every target: the ones that cannot run here are left out with a message.
-const defaultTargets = "direct,goproxy,nginx,gateway,gateway-gov,gateway-gov-redis-pg,gateway-anthropic," +
+const defaultTargets = "direct,goproxy,nginx,gateway,gateway-gov,gateway-ledger,gateway-gov-redis-pg,gateway-anthropic," +
 	"gateway-bedrock,gateway-cache"
 
 // scenario is one load shape.
@@ -204,6 +208,9 @@ func startGateway(ctx context.Context, h *harness, up endpoint, v gatewayVariant
 	if v.shared {
 		name += "-redis-pg"
 	}
+	if v.ledger {
+		name += "-ledger"
+	}
 	if v.anthropic {
 		name += "-anthropic"
 	}
@@ -229,10 +236,11 @@ func startGateway(ctx context.Context, h *harness, up endpoint, v gatewayVariant
 		return endpoint{}, err
 	}
 	host, port, _ := net.SplitHostPort(addr)
-	// Without governance, an empty data directory: the gateway keeps no state (the master key alone is
-	// accepted). With it, a fresh one: the SQLite store, or only the ledger's outbox next to PostgreSQL.
+	// Without governance or the ledger, an empty data directory: the gateway keeps no state (the master key
+	// alone is accepted). With either, a fresh one: the SQLite store, or only the ledger's outbox next to
+	// PostgreSQL.
 	dataDir := ""
-	if v.governance {
+	if v.governance || v.ledger {
 		dataDir = filepath.Join(h.dir, "data-"+name+"-"+h.upstream)
 	}
 	args := []string{"--config", cfg, "--host", host, "--port", port, "--data-dir=" + dataDir}

@@ -94,3 +94,14 @@ var t0 = time.Date(2025, 3, 14, 9, 26, 53, 589793000, time.UTC)
 
 // fixedClock makes s report now as its current time.
 func fixedClock(s *Store, now time.Time) { s.now = func() time.Time { return now } }
+
+// spendCount is the number of spend logs stored: rows of spend_logs, and on SQLite the rows of its blocks.
+func spendCount(ctx context.Context, s *Store) (int, error) {
+	n, err := s.count(ctx, "SELECT COUNT(*) FROM spend_logs")
+	if err != nil || !s.packed() {
+		return n, err
+	}
+	var packed int
+	err = s.queryRow(ctx, s.r, "SELECT COALESCE(SUM(rows), 0) FROM spend_log_blocks").Scan(&packed)
+	return n + packed, err
+}

@@ -15,6 +15,7 @@ type migration struct {
 	version int
 	name    string
 	stmts   []string
+	only    string // a dialect's name: the statements run on that backend alone (elsewhere the version is empty)
 }
 
 // migrations is append-only: never edit or reorder an entry once released.
@@ -158,12 +159,27 @@ var migrations = []migration{
 		`CREATE INDEX spend_logs_team_id_start_time ON spend_logs (team_id, start_time) WHERE team_id <> ''`,
 		`CREATE INDEX spend_logs_user_id_start_time ON spend_logs (user_id, start_time) WHERE user_id <> ''`,
 	}},
+	// SQLite keeps spend logs in blocks (spendblocks.go); Open moves rows left in spend_logs into them.
+	{version: 4, name: "spend logs in blocks (SQLite)", only: "sqlite", stmts: []string{
+		`CREATE TABLE spend_log_ids (request_id TEXT PRIMARY KEY) WITHOUT ROWID`,
+		`CREATE TABLE spend_log_blocks (
+			id INTEGER PRIMARY KEY,
+			min_start INTEGER NOT NULL,
+			max_start INTEGER NOT NULL,
+			rows INTEGER NOT NULL,
+			data BLOB NOT NULL
+		)`,
+		`CREATE INDEX spend_log_blocks_max_start ON spend_log_blocks (max_start)`,
+	}},
 }
 
 // SchemaVersion is the newest schema version this binary knows.
 func SchemaVersion() int { return migrations[len(migrations)-1].version }
 
 func (m migration) expanded(d dialect) []string {
+	if m.only != "" && m.only != d.name() {
+		return nil
+	}
 	out := make([]string, len(m.stmts))
 	for i, s := range m.stmts {
 		out[i] = d.ddl(s)

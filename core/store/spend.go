@@ -53,8 +53,8 @@ func (s *Store) InsertSpendLogs(ctx context.Context, logs []SpendLog) (int, erro
 	}
 	slices.SortStableFunc(sorted, bySpendRequestID)
 	for _, l := range sorted {
-		if l.RequestID == "" {
-			return 0, errors.New("store: spend log without request_id")
+		if err := validRequestID(l.RequestID); err != nil {
+			return 0, err
 		}
 	}
 	// The batch is first inserted as it is, which is cheapest. A request id the ledger already has (a batch
@@ -86,36 +86,34 @@ func (s *Store) insertSpendLogs(ctx context.Context, sorted []*SpendLog, careful
 	err := s.txOn(ctx, conn, func(tx *sql.Tx) error {
 		added = 0
 		keys, teams, users, customers := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
-		size, insert := spendInsertChunk, s.insertSpendChunk
+		// Each backend takes the whole batch at once: SQLite as one block (insertSpendBlock), PostgreSQL by COPY
+		// or, carefully, as one statement of arrays.
+		insert := s.insertSpendBlock
 		switch {
 		case conn != nil:
-			size = len(sorted)
 			insert = func(ctx context.Context, _ *sql.Tx, rows []*SpendLog, _ bool) (map[string]bool, error) {
 				return s.copySpendLogs(ctx, conn, rows)
 			}
 		case s.d.name() == "postgres":
-			size, insert = len(sorted), s.insertSpendArrays
+			insert = s.insertSpendArrays
 		}
-		for from := 0; from < len(sorted); from += size {
-			chunk := sorted[from:min(from+size, len(sorted))]
-			inserted, err := insert(ctx, tx, chunk, careful)
-			if err != nil {
-				return err
+		inserted, err := insert(ctx, tx, sorted, careful)
+		if err != nil {
+			return err
+		}
+		for _, l := range sorted {
+			if !inserted[l.RequestID] {
+				continue // already in the ledger (delivered before), or a duplicate within the batch
 			}
-			for _, l := range chunk {
-				if !inserted[l.RequestID] {
-					continue // already in the ledger (delivered before), or a duplicate within the batch
-				}
-				delete(inserted, l.RequestID)
-				added++
-				if l.Spend == 0 {
-					continue
-				}
-				addTo(keys, l.APIKey, l.Spend)
-				addTo(teams, l.TeamID, l.Spend)
-				addTo(users, l.UserID, l.Spend)
-				addTo(customers, l.EndUser, l.Spend)
+			delete(inserted, l.RequestID)
+			added++
+			if l.Spend == 0 {
+				continue
 			}
+			addTo(keys, l.APIKey, l.Spend)
+			addTo(teams, l.TeamID, l.Spend)
+			addTo(users, l.UserID, l.Spend)
+			addTo(customers, l.EndUser, l.Spend)
 		}
 		for _, t := range []struct {
 			table, col string
@@ -141,55 +139,6 @@ func (s *Store) insertSpendLogs(ctx context.Context, sorted []*SpendLog, careful
 		return 0, err
 	}
 	return added, nil
-}
-
-// spendInsertChunk is how many rows one INSERT statement carries (23 parameters each, well under SQLite's and
-// PostgreSQL's parameter limits): one statement per chunk rather than per row is most of the ledger's write cost.
-const spendInsertChunk = 50
-
-// insertSpendChunk inserts rows in one statement and returns the request ids it inserted. Careful, it skips
-// those already in the ledger; otherwise such a row fails the statement (ErrConflict).
-func (s *Store) insertSpendChunk(ctx context.Context, tx *sql.Tx, rows []*SpendLog, careful bool) (map[string]bool, error) {
-	a := &args{d: s.d, vals: make([]any, 0, 23*len(rows))}
-	for _, l := range rows {
-		metadata, tags, err := l.jsonColumns()
-		if err != nil {
-			return nil, err
-		}
-		start, end := l.StartTime, l.end()
-		a.v(l.RequestID).v(l.APIKey).v(l.KeyAlias).v(l.TeamID).v(l.UserID).v(l.EndUser).v(l.ModelGroup).
-			v(l.Model).v(l.DeploymentID).v(l.Provider).v(l.CallType).v(l.PromptTokens).v(l.CompletionTokens).
-			v(l.TotalTokens).v(l.CachedTokens).v(l.Spend).v(s.d.timeArg(start)).v(s.d.timeArg(end)).
-			v(l.LatencyMS).v(l.Status).v(l.CacheHit).v(metadata).v(tags)
-	}
-	if a.err != nil {
-		return nil, a.err
-	}
-	if !careful {
-		var err error
-		if len(rows) == spendInsertChunk {
-			_, err = tx.StmtContext(ctx, s.spendInsertPlain).ExecContext(ctx, a.vals...)
-			err = s.d.mapErr(err)
-		} else {
-			_, err = s.exec(ctx, tx, spendInsertSQL(len(rows), false), a.vals...)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("store: insert spend logs: %w", err)
-		}
-		return allIDs(rows), nil
-	}
-	var res *sql.Rows
-	var err error
-	if len(rows) == spendInsertChunk {
-		res, err = tx.StmtContext(ctx, s.spendInsert).QueryContext(ctx, a.vals...)
-		err = s.d.mapErr(err)
-	} else {
-		res, err = s.query(ctx, tx, spendInsertSQL(len(rows), true), a.vals...)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: insert spend logs: %w", err)
-	}
-	return insertedIDs(res)
 }
 
 // end is the row's end time, its start when it has none.
@@ -238,8 +187,8 @@ const spendArraysSQL = "INSERT INTO spend_logs (" + spendCols + ") SELECT c1, c2
 
 const spendOnConflict = " ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
 
-// insertSpendArrays is insertSpendChunk for PostgreSQL: one statement for the whole batch, with 23 array
-// parameters rather than 23 per row. The server then parses, plans and binds one small statement per batch: with
+// insertSpendArrays inserts a batch on PostgreSQL in one statement, with 23 array parameters rather than 23 per
+// row. The server then parses, plans and binds one small statement per batch: with
 // a parameter list per row, that was about half its CPU per row recorded.
 func (s *Store) insertSpendArrays(ctx context.Context, tx *sql.Tx, rows []*SpendLog, careful bool) (map[string]bool, error) {
 	n := len(rows)
@@ -394,31 +343,6 @@ func allIDs(rows []*SpendLog) map[string]bool {
 	return ids
 }
 
-// spendInsertSQL is the INSERT of n spend logs on SQLite; careful, it skips request ids the ledger already has and
-// returns the ids it inserted.
-func spendInsertSQL(n int, careful bool) string {
-	var q strings.Builder
-	if careful {
-		q.WriteString("INSERT INTO spend_logs (" + spendCols + ") VALUES ")
-	} else {
-		// A conflict ends the whole transaction at once (the batch is then inserted again, carefully), so SQLite
-		// need not keep a statement journal to undo just this statement: that was a copy of every page the
-		// statement changed.
-		q.WriteString("INSERT OR ROLLBACK INTO spend_logs (" + spendCols + ") VALUES ")
-	}
-	one := "(" + placeholders(23) + ")"
-	for i := range n {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		q.WriteString(one)
-	}
-	if careful {
-		q.WriteString(spendOnConflict)
-	}
-	return q.String()
-}
-
 func addTo(m map[string]float64, id string, v float64) {
 	if id != "" {
 		m[id] += v
@@ -463,6 +387,9 @@ func (s *Store) SpendLogs(ctx context.Context, f SpendFilter) ([]SpendLog, error
 	if limit <= 0 {
 		limit = 1000
 	}
+	if s.packed() {
+		return s.packedSpendLogs(ctx, f, limit)
+	}
 	w := s.spendWhere(f)
 	return list(ctx, s, scanSpendLog, "SELECT "+spendCols+" FROM spend_logs"+w.String()+
 		" ORDER BY start_time DESC, request_id LIMIT ?", append(w.vals, limit)...)
@@ -470,15 +397,24 @@ func (s *Store) SpendLogs(ctx context.Context, f SpendFilter) ([]SpendLog, error
 
 // GlobalSpend returns the total spend of the rows matching f.
 func (s *Store) GlobalSpend(ctx context.Context, f SpendFilter) (float64, error) {
+	if s.packed() {
+		return s.packedGlobalSpend(ctx, f)
+	}
 	w := s.spendWhere(f)
 	var total sql.Null[float64]
 	err := s.queryRow(ctx, s.r, "SELECT SUM(spend) FROM spend_logs"+w.String(), w.vals...).Scan(&total)
 	return total.V, err
 }
 
+// packedCol is the packed row's string for each column spend is grouped by.
+var packedCol = map[string]int{"api_key": pAPIKey, "team_id": pTeamID, "model_group": pModelGroup}
+
 const groupAggs = "SUM(spend), COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens)"
 
 func (s *Store) spendBy(ctx context.Context, col string, f SpendFilter) ([]SpendGroup, error) {
+	if s.packed() {
+		return s.packedSpendBy(ctx, packedCol[col], f)
+	}
 	w := s.spendWhere(f)
 	q := "SELECT " + col + ", " + groupAggs + " FROM spend_logs" + w.String() + " GROUP BY " + col +
 		" ORDER BY SUM(spend) DESC, " + col
@@ -519,6 +455,9 @@ func (s *Store) SpendReport(ctx context.Context, f SpendFilter, by ReportGroup) 
 		col = "api_key"
 	default:
 		return nil, fmt.Errorf("store: unknown report grouping %q (want %q or %q)", by, ByTeam, ByKey)
+	}
+	if s.packed() {
+		return s.packedSpendReport(ctx, packedCol[col], f)
 	}
 	w := s.spendWhere(f)
 	day := s.d.dayExpr("start_time")

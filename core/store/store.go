@@ -53,9 +53,9 @@ type Store struct {
 	log *slog.Logger
 	now func() time.Time
 
-	// spendInsert is the prepared INSERT of a full chunk of spend logs (spendInsertChunk rows) on SQLite, made at Open:
-	// parsing the 1,150-parameter statement for every chunk was 15% of the SQLite ledger's write cost.
-	spendInsert, spendInsertPlain *sql.Stmt // careful (ON CONFLICT DO NOTHING RETURNING) and plain
+	// spendIDs and spendBlock record a batch of spend logs on SQLite (spendIDsPlainSQL, spendBlockSQL), prepared
+	// at Open.
+	spendIDs, spendBlock *sql.Stmt
 }
 
 // Open connects to the database named by rawURL, applies pending schema
@@ -105,12 +105,16 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*Store, error) 
 	// Prepared here, outside any transaction: SQLite's writer has one connection, which a transaction holds.
 	// (PostgreSQL takes a batch as arrays, in one small statement: insertSpendArrays.)
 	if s.d.name() == "sqlite" {
-		if s.spendInsert, err = s.w.PrepareContext(ctx, spendInsertSQL(spendInsertChunk, true)); err == nil {
-			s.spendInsertPlain, err = s.w.PrepareContext(ctx, spendInsertSQL(spendInsertChunk, false))
+		if s.spendIDs, err = s.w.PrepareContext(ctx, spendIDsPlainSQL); err == nil {
+			s.spendBlock, err = s.w.PrepareContext(ctx, spendBlockSQL)
 		}
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("store: prepare the spend log insert: %w", s.d.mapErr(err))
+		}
+		if err := s.packLegacySpendLogs(ctx); err != nil {
+			s.Close()
+			return nil, err
 		}
 	}
 	return s, nil
@@ -162,7 +166,7 @@ func (s *Store) openSQLite(path string) error {
 // Close releases the database connections.
 func (s *Store) Close() error {
 	var err error
-	for _, st := range []*sql.Stmt{s.spendInsert, s.spendInsertPlain} {
+	for _, st := range []*sql.Stmt{s.spendIDs, s.spendBlock} {
 		if st != nil {
 			err = errors.Join(err, st.Close())
 		}

@@ -462,7 +462,7 @@ func TestInsertSpendLogsIdempotent(t *testing.T) {
 		}
 		// Batches larger than one statement's chunk: delivered again, and with one row already stored.
 		var big []SpendLog
-		for i := range 2*spendInsertChunk + 7 {
+		for i := range 107 {
 			big = append(big, spendRow(fmt.Sprintf("big-%03d", i), 0, t0))
 		}
 		for i, want := range []int{len(big), 0} {
@@ -539,7 +539,11 @@ func TestSQLMetacharacters(t *testing.T) {
 		}
 		// Every table is intact and holds exactly what was written.
 		for table, want := range map[string]int{"keys": len(evil), "teams": len(evil), "users": len(evil), "customers": len(evil), "budgets": len(evil), "spend_logs": len(evil)} {
-			if n, err := s.count(ctx, "SELECT COUNT(*) FROM "+table); err != nil || n != want {
+			n, err := s.count(ctx, "SELECT COUNT(*) FROM "+table)
+			if table == "spend_logs" {
+				n, err = spendCount(ctx, s)
+			}
+			if err != nil || n != want {
 				t.Errorf("%s: %d rows, %v; want %d", table, n, err, want)
 			}
 		}
@@ -758,7 +762,7 @@ func TestConcurrentSpend(t *testing.T) {
 		if sum != unique {
 			t.Fatalf("new rows reported = %d, want %d", sum, unique)
 		}
-		if n, err := s.count(ctx, "SELECT COUNT(*) FROM spend_logs"); err != nil || n != unique {
+		if n, err := spendCount(ctx, s); err != nil || n != unique {
 			t.Fatalf("spend_logs rows = %d, %v; want %d", n, err, unique)
 		}
 		checkOwnerSpend(t, s, float64(unique)*0.01)
@@ -793,7 +797,7 @@ func TestSQLiteTwoHandles(t *testing.T) {
 	for err := range errs {
 		t.Errorf("insert: %v", err)
 	}
-	if n, err := a.count(ctx, "SELECT COUNT(*) FROM spend_logs"); err != nil || n != 40 {
+	if n, err := spendCount(ctx, a); err != nil || n != 40 {
 		t.Fatalf("rows = %d, %v", n, err)
 	}
 }
@@ -822,6 +826,9 @@ func TestKeyAllowedCacheControls(t *testing.T) {
 func TestSpendFiltersUsePartialIndexes(t *testing.T) {
 	t.Parallel()
 	each(t, func(t *testing.T, s *Store) {
+		if s.packed() {
+			t.Skip("SQLite keeps spend logs in blocks, not in spend_logs")
+		}
 		ctx := context.Background()
 		for _, tc := range []struct {
 			f     SpendFilter

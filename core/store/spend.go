@@ -188,8 +188,8 @@ const spendArraysSQL = "INSERT INTO spend_logs (" + spendCols + ") SELECT c1, c2
 const spendOnConflict = " ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
 
 // insertSpendArrays inserts a batch on PostgreSQL in one statement, with 23 array parameters rather than 23 per
-// row. The server then parses, plans and binds one small statement per batch: with
-// a parameter list per row, that was about half its CPU per row recorded.
+// row. The server then parses, plans and binds one small statement per batch: with a parameter list per row,
+// that was about half its CPU per row recorded.
 func (s *Store) insertSpendArrays(ctx context.Context, tx *sql.Tx, rows []*SpendLog, careful bool) (map[string]bool, error) {
 	n := len(rows)
 	var (

@@ -510,8 +510,9 @@ func (s *Store) packLegacySpendLogs(ctx context.Context) error {
 				}
 				rows = append(rows, &l)
 			}
+			err = res.Err()
 			res.Close()
-			if err := res.Err(); err != nil {
+			if err != nil {
 				return err
 			}
 			if n = len(rows); n == 0 {

@@ -103,8 +103,8 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*Store, error) 
 		return nil, err
 	}
 	// Prepared here, outside any transaction: SQLite's writer has one connection, which a transaction holds.
-	// (PostgreSQL takes a batch as arrays, in one small statement: insertSpendArrays.)
-	if s.d.name() == "sqlite" {
+	// (PostgreSQL takes a batch by COPY, or carefully as one statement of arrays: nothing to prepare.)
+	if s.packed() {
 		if s.spendIDs, err = s.w.PrepareContext(ctx, spendIDsPlainSQL); err == nil {
 			s.spendBlock, err = s.w.PrepareContext(ctx, spendBlockSQL)
 		}
